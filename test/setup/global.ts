@@ -1,0 +1,45 @@
+// One real PostgreSQL (scram-sha-256) for the whole run; each test file makes its own databases
+// and uses its own role prefix, so files run in parallel without seeing each other.
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { startEmbeddedPostgres } from '../../src/dev/embedded-postgres.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export default async function setup(project: TestProject) {
+  const dir = path.resolve('tmp/test-pg');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const logFile = path.join(dir, 'server.log');
+  writeFileSync(logFile, '');
+  const pg = await startEmbeddedPostgres({
+    dir,
+    port: await freePort(),
+    // Log every statement so the "no password in any log line" test has something to search.
+    settings: { log_statement: 'all', log_min_messages: 'info', log_connections: 'on' },
+    onLog: (line) => appendFileSync(logFile, `${line}\n`),
+  });
+  project.provide('pgAdminUrl', pg.superuserUrl);
+  project.provide('pgLogFile', logFile);
+  return async () => {
+    await pg.stop();
+  };
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pgAdminUrl: string;
+    pgLogFile: string;
+  }
+}
