@@ -1,6 +1,6 @@
 // One real PostgreSQL (scram-sha-256) for the whole run; each test file makes its own databases
 // and uses its own role prefix, so files run in parallel without seeing each other.
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -18,9 +18,9 @@ export async function freePort(): Promise<number> {
 }
 
 export default async function setup(project: TestProject) {
-  const dir = path.resolve('tmp/test-pg');
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  // A fresh directory per run: two runs at once must not share (or wipe) one cluster.
+  mkdirSync('tmp', { recursive: true });
+  const dir = mkdtempSync(path.resolve('tmp/test-pg-'));
   const logFile = path.join(dir, 'server.log');
   writeFileSync(logFile, '');
   const pg = await startEmbeddedPostgres({
@@ -34,6 +34,7 @@ export default async function setup(project: TestProject) {
   project.provide('pgLogFile', logFile);
   return async () => {
     await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
   };
 }
 

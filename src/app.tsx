@@ -1,0 +1,143 @@
+// The one way in: every runtime (Node, Workers, tests) builds the gate here and only adapts it.
+import { Hono } from 'hono';
+import { requestId } from 'hono/request-id';
+import { NONCE, secureHeaders } from 'hono/secure-headers';
+import type pg from 'pg';
+import { apiRoutes } from './api/routes.js';
+import { sameOrigin } from './auth/csrf.js';
+import { createOidc } from './auth/oidc.js';
+import type { AppConfig } from './config.js';
+import { controlDb } from './db/client.js';
+import { AppError, classifyUnexpected, errorBody } from './errors.js';
+import { createLogger, type Logger } from './log.js';
+import type { Policy } from './policy/schema.js';
+import { Provisioner } from './provisioner/provisioner.js';
+import { CredentialService } from './services/credentials.js';
+import { GateService } from './services/gate.js';
+import type { AppEnv, Services } from './types.js';
+import { ErrorPage } from './web/pages.js';
+import { webRoutes } from './web/routes.js';
+
+export interface AppDeps {
+  config: AppConfig;
+  policy: Policy;
+  /** The gate's own state. */
+  controlPool: pg.Pool;
+  /** The warehouse, as the provisioner login (CREATEROLE, not superuser). */
+  warehousePool: pg.Pool;
+  logger?: Logger;
+}
+
+export function createServices(deps: AppDeps): Services {
+  const db = controlDb(deps.controlPool);
+  const provisioner = new Provisioner(deps.warehousePool, deps.config.rolePrefix, deps.policy.credentials);
+  const gate = new GateService(db, deps.policy, deps.config.rolePrefix);
+  return { gate, provisioner, credentials: new CredentialService(db, gate, provisioner, deps.policy.credentials) };
+}
+
+const wantsJson = (path: string, accept: string | undefined) =>
+  path.startsWith('/api/') || path === '/healthz' || (accept?.includes('application/json') ?? false);
+
+export function createApp(deps: AppDeps) {
+  const { config, policy } = deps;
+  const logger = deps.logger ?? createLogger();
+  const services = createServices(deps);
+  const oidc = createOidc(config);
+  const app = new Hono<AppEnv>();
+
+  app.use('*', requestId());
+  app.use(
+    '*',
+    secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'none'"],
+        scriptSrc: [NONCE],
+        styleSrc: [NONCE],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        // Sign-out posts here and is redirected to the issuer's end-session page.
+        formAction: ["'self'", oidc.issuerOrigin],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+      },
+      strictTransportSecurity: config.publicUrl.startsWith('https://') ? 'max-age=31536000; includeSubDomains' : false,
+    }),
+  );
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    c.set('services', services);
+    await next();
+    logger.info('request', {
+      id: c.get('requestId'),
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+      user: c.get('identity')?.username,
+    });
+  });
+
+  app.get('/healthz', async (c) => {
+    const check = async (name: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+        return [name, { ok: true }] as const;
+      } catch (err) {
+        return [name, { ok: false, error: (err as Error).message?.slice(0, 200) ?? 'unreachable' }] as const;
+      }
+    };
+    const checks = Object.fromEntries(
+      await Promise.all([
+        check('control', () => deps.controlPool.query('SELECT 1')),
+        check('warehouse', () => services.provisioner.ping()),
+      ]),
+    );
+    const ready = Object.values(checks).every((x) => (x as { ok: boolean }).ok);
+    return c.json({ status: ready ? 'ready' : 'unavailable', checks, demo: config.demo }, ready ? 200 : 503);
+  });
+
+  app.use('*', sameOrigin(config.publicUrl));
+  app.use('*', oidc.setup);
+  app.use('*', oidc.loadIdentity);
+  app.route('/api', apiRoutes(config, policy));
+  app.route('/', webRoutes(config, policy, oidc));
+
+  app.notFound((c) => {
+    const err = new AppError('not_found', `Nothing at ${c.req.method} ${c.req.path}.`);
+    if (wantsJson(c.req.path, c.req.header('accept'))) return c.json(errorBody(err, c.get('requestId')), 404);
+    return c.html(<ErrorPage title="Not found" demo={config.demo} identity={c.get('identity') ?? null} status={404} message={err.message} nonce={c.get('secureHeadersNonce')} />, 404);
+  });
+
+  app.onError((raw, c) => {
+    const err = classifyUnexpected(raw);
+    const id = c.get('requestId');
+    if (err.code === 'internal' || err.code === 'db_unavailable') {
+      // Server-side detail only; the client gets the request id.
+      logger.error('unhandled error', { id, path: c.req.path, error: raw instanceof Error ? raw.stack : String(raw) });
+    }
+    if (wantsJson(c.req.path, c.req.header('accept'))) return c.json(errorBody(err, id), err.status);
+    const titles: Partial<Record<typeof err.code, string>> = {
+      not_admitted: 'Not admitted',
+      idp_unavailable: 'Sign-in service unavailable',
+      db_unavailable: 'Warehouse unavailable',
+      csrf_failed: 'Request refused',
+      unauthenticated: 'Please sign in',
+      bad_request: 'That did not work',
+    };
+    return c.html(
+      <ErrorPage
+        title={titles[err.code] ?? 'Something went wrong'}
+        demo={config.demo}
+        identity={c.get('identity') ?? null}
+        status={err.status}
+        message={err.message}
+        requestId={id}
+        retry={err.code === 'unauthenticated' || err.code === 'bad_request' || err.code === 'idp_unavailable'}
+        nonce={c.get('secureHeadersNonce')}
+      />,
+      err.status,
+    );
+  });
+
+  return app;
+}

@@ -1,0 +1,31 @@
+// Runtime-agnostic hashing of audit rows (Web Crypto), shared by append and verify.
+export const GENESIS_HASH = '0'.repeat(64);
+
+export interface ChainedFields {
+  at: string; // ISO-8601 UTC with milliseconds
+  actor: string;
+  subject: string | null;
+  action: string;
+  requestId: number | null;
+  dataset: string | null;
+  details: unknown;
+  prevHash: string;
+}
+
+/** JSON with object keys sorted at every depth, so jsonb's own key order never matters. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+export async function rowHash(f: ChainedFields): Promise<string> {
+  const text = canonicalJson([f.at, f.actor, f.subject, f.action, f.requestId, f.dataset, f.details, f.prevHash]);
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}

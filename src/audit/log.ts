@@ -1,0 +1,51 @@
+import { desc, sql } from 'drizzle-orm';
+import type { ControlTx } from '../db/client.js';
+import { auditEvents } from '../db/schema.js';
+import { GENESIS_HASH, rowHash } from './chain.js';
+
+/** Closed list: an action not named here cannot be logged. */
+export const auditActions = [
+  'login',
+  'logout',
+  'gate.refused',
+  'agreement.accepted',
+  'credential.issued',
+  'credential.revoked',
+  'credential.expired',
+] as const;
+export type AuditAction = (typeof auditActions)[number];
+
+export interface AuditEvent {
+  action: AuditAction;
+  /** Username of whoever caused the event, or `system:<component>`. */
+  actor: string;
+  /** The analyst the event is about. */
+  subject?: string | null;
+  requestId?: number | null;
+  dataset?: string | null;
+  details?: Record<string, unknown>;
+}
+
+// Any constant works; it only has to be the same for every writer of the chain.
+const CHAIN_LOCK = 0x46445747; // "FDWG"
+
+/**
+ * Appends one event inside the caller's transaction, so the event exists exactly when the change
+ * it records does. The transaction-scoped advisory lock serialises appenders until commit, which
+ * keeps the chain linear under concurrency; call this last in the transaction to hold it briefly.
+ */
+export async function appendAudit(tx: ControlTx, event: AuditEvent): Promise<void> {
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`);
+  const [last] = await tx.select({ hash: auditEvents.hash }).from(auditEvents).orderBy(desc(auditEvents.id)).limit(1);
+  const fields = {
+    at: new Date().toISOString(),
+    actor: event.actor,
+    subject: event.subject ?? null,
+    action: event.action,
+    requestId: event.requestId ?? null,
+    dataset: event.dataset ?? null,
+    details: event.details ?? {},
+    prevHash: last?.hash ?? GENESIS_HASH,
+  };
+  await tx.insert(auditEvents).values({ ...fields, hash: await rowHash(fields) });
+}

@@ -1,0 +1,43 @@
+// Two layers against cross-site requests: every unsafe method must come from our own origin (when
+// the browser says where it came from), and every HTML form also carries a token bound to the session.
+import type { MiddlewareHandler } from 'hono';
+import { AppError } from '../errors.js';
+import type { Identity } from './identity.js';
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export function sameOrigin(publicUrl: string): MiddlewareHandler {
+  const origin = new URL(publicUrl).origin;
+  return async (c, next) => {
+    if (!SAFE.has(c.req.method)) {
+      const from = c.req.header('origin');
+      const site = c.req.header('sec-fetch-site');
+      if ((from && from !== origin) || site === 'cross-site') {
+        throw new AppError('csrf_failed', 'Cross-site request refused.');
+      }
+    }
+    await next();
+  };
+}
+
+async function hmac(secret: string, text: string): Promise<string> {
+  const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(text)));
+  return btoa(String.fromCharCode(...mac)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+export const csrfToken = (secret: string, identity: Identity) => hmac(secret, `csrf:${identity.sub}:${identity.username}`);
+
+/** Checks the `_csrf` field of a submitted form against the session's token. */
+export async function verifyFormToken(secret: string, identity: Identity, submitted: unknown): Promise<void> {
+  const expected = await csrfToken(secret, identity);
+  if (typeof submitted !== 'string' || submitted.length !== expected.length || !timingSafeEqual(submitted, expected)) {
+    throw new AppError('csrf_failed', 'This form has expired. Reload the page and try again.');
+  }
+}
+
+function timingSafeEqual(a: string, b: string): boolean {
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}

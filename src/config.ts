@@ -1,0 +1,135 @@
+// Every setting comes from the environment and is validated once, here; the parsed object is
+// passed down and never re-read.
+import { z } from 'zod';
+
+const pgUrl = z
+  .string()
+  .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL');
+const httpUrl = z.string().url().regex(/^https?:\/\//, 'an http(s) URL');
+const port = z.coerce.number().int().min(1).max(65535);
+
+export const FEDORA_SCOPES =
+  'openid email profile https://id.fedoraproject.org/scope/groups https://id.fedoraproject.org/scope/agreements';
+
+const envSchema = z
+  .object({
+    PORT: port.default(8787),
+    PUBLIC_URL: httpUrl.optional(),
+    DATABASE_URL: pgUrl.optional(),
+    CONTROL_DATABASE_URL: pgUrl.optional(),
+    WAREHOUSE_DATABASE_URL: pgUrl.optional(),
+    ANALYST_DB_HOST: z.string().min(1).optional(),
+    ANALYST_DB_PORT: port.optional(),
+    OIDC_ISSUER: httpUrl.optional(),
+    OIDC_CLIENT_ID: z.string().min(1).optional(),
+    OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+    OIDC_SCOPES: z.string().min(1).default(FEDORA_SCOPES),
+    OIDC_USERNAME_CLAIM: z.string().min(1).default('nickname'),
+    OIDC_GROUPS_CLAIM: z.string().min(1).default('groups'),
+    SESSION_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+    ROLE_PREFIX: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,15}$/, 'lower-case letters, digits and _, at most 16, starting with a letter')
+      .default('fdwg_'),
+    POLICY_DIR: z.string().min(1).default('policies'),
+    DATA_DIR: z.string().min(1).default('.data'),
+    EMBEDDED_PG_PORT: port.default(54329),
+    DEV_ISSUER_PORT: port.default(8788),
+    DEMO_MESSAGES: z.coerce.number().int().min(100).max(10_000_000).default(100_000),
+    DEMO_SEED: z.coerce.number().int().default(20261123),
+    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    const external = env.DATABASE_URL ?? env.CONTROL_DATABASE_URL ?? env.WAREHOUSE_DATABASE_URL;
+    if (!external) return;
+    // Against real databases nothing is generated for you: a production gate needs a real issuer.
+    for (const key of ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', 'SESSION_SECRET'] as const) {
+      if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'required when a database URL is set' });
+    }
+    if (!env.DATABASE_URL && !(env.CONTROL_DATABASE_URL && env.WAREHOUSE_DATABASE_URL)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.CONTROL_DATABASE_URL ? 'WAREHOUSE_DATABASE_URL' : 'CONTROL_DATABASE_URL'],
+        message: 'set both CONTROL_DATABASE_URL and WAREHOUSE_DATABASE_URL, or DATABASE_URL for both',
+      });
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the whole environment and reports every problem at once. */
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const relevant = Object.fromEntries(
+    Object.entries(source).filter(([k, v]) => k in envSchema.shape && v !== undefined && v !== ''),
+  );
+  const result = envSchema.safeParse(relevant);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  return result.data;
+}
+
+export const isEmbedded = (env: Env) => !(env.DATABASE_URL ?? env.CONTROL_DATABASE_URL ?? env.WAREHOUSE_DATABASE_URL);
+
+/** What the app factory needs, after the runtime has resolved databases and the issuer. */
+export interface AppConfig {
+  publicUrl: string;
+  demo: boolean;
+  rolePrefix: string;
+  sessionSecret: string;
+  /** How often the session re-checks identity and groups with the issuer (refresh token). */
+  sessionRefreshSeconds?: number;
+  oidc: {
+    issuer: string;
+    clientId: string;
+    clientSecret: string;
+    scopes: string;
+    usernameClaim: string;
+    groupsClaim: string;
+  };
+  /** Where analysts point psql: the warehouse as seen from their machines. */
+  analystDb: { host: string; port: number; database: string };
+}
+
+/** Where analysts point their tools: the warehouse URL's host unless overridden. */
+export function analystTarget(env: Env, warehouseUrl: string): AppConfig['analystDb'] {
+  const u = new URL(warehouseUrl);
+  return {
+    host: env.ANALYST_DB_HOST ?? (u.hostname === '127.0.0.1' ? 'localhost' : u.hostname),
+    port: env.ANALYST_DB_PORT ?? Number(u.port || 5432),
+    database: decodeURIComponent(u.pathname.slice(1)),
+  };
+}
+
+/** Configuration against real databases and a real issuer (production, and every Workers deploy). */
+export function externalAppConfig(env: Env): { config: AppConfig; controlUrl: string; warehouseUrl: string } {
+  if (isEmbedded(env)) throw new ConfigError(['DATABASE_URL: required here (there is no embedded database on this runtime)']);
+  const controlUrl = (env.CONTROL_DATABASE_URL ?? env.DATABASE_URL)!;
+  const warehouseUrl = (env.WAREHOUSE_DATABASE_URL ?? env.DATABASE_URL)!;
+  return {
+    controlUrl,
+    warehouseUrl,
+    config: {
+      publicUrl: env.PUBLIC_URL ?? `http://localhost:${env.PORT}`,
+      demo: false,
+      rolePrefix: env.ROLE_PREFIX,
+      sessionSecret: env.SESSION_SECRET!,
+      oidc: {
+        issuer: env.OIDC_ISSUER!,
+        clientId: env.OIDC_CLIENT_ID!,
+        clientSecret: env.OIDC_CLIENT_SECRET!,
+        scopes: env.OIDC_SCOPES,
+        usernameClaim: env.OIDC_USERNAME_CLAIM,
+        groupsClaim: env.OIDC_GROUPS_CLAIM,
+      },
+      analystDb: analystTarget(env, warehouseUrl),
+    },
+  };
+}

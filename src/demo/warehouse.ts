@@ -1,0 +1,193 @@
+// Loads the deterministic demo warehouse: Datanommer-shaped source rows, their pseudonymized
+// copies and the personal data split off into `pii`, all in one transaction.
+import type pg from 'pg';
+import { ColumnBatch } from './bulk.js';
+import { generateMessage, type GeneratorContext } from './messages.js';
+import { makePackages, makeUsers } from './population.js';
+import { Prng } from './prng.js';
+import { pseudonymTable } from './pseudonym.js';
+import { CREATE_SQL, FINISH_SQL, SCHEMAS } from './schema.js';
+import { transformMessage } from './transform.js';
+import type { PseudonymizedMessage } from './types.js';
+
+export interface DemoWarehouseOptions {
+  messages: number;
+  seed: number;
+  pseudonymKey: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface DemoWarehouseSummary {
+  messages: number;
+  users: number;
+  packages: number;
+  seconds: number;
+}
+
+/** Messages per round of INSERTs: big enough to amortise round trips, small enough for memory. */
+const BATCH = 5_000;
+
+const MESSAGE_COLUMNS = (agentColumn: string) =>
+  [
+    ['id', 'int'],
+    ['msg_id', 'text'],
+    ['i', 'int'],
+    ['topic', 'text'],
+    ['"timestamp"', 'timestamp'],
+    ['category', 'text'],
+    [agentColumn, 'text'],
+    ['source_name', 'text'],
+    ['source_version', 'text'],
+    ['msg', 'jsonb'],
+    ['headers', 'jsonb'],
+  ] as const;
+
+/** One batch per table written while streaming messages. */
+function messageBatches() {
+  const bridge = (table: string, idColumn: string) =>
+    new ColumnBatch(table, [
+      [idColumn, 'int'],
+      ['msg_id', 'int'],
+      ['msg_timestamp', 'timestamp'],
+    ]);
+  return {
+    source: new ColumnBatch('datanommer.messages', MESSAGE_COLUMNS('agent_name')),
+    pseudo: new ColumnBatch('pseudonymized.messages', MESSAGE_COLUMNS('agent_pseudonym')),
+    sourceUsers: bridge('datanommer.users_messages', 'user_id'),
+    pseudoUsers: bridge('pseudonymized.users_messages', 'user_id'),
+    sourcePackages: bridge('datanommer.packages_messages', 'package_id'),
+    pseudoPackages: bridge('pseudonymized.packages_messages', 'package_id'),
+    texts: new ColumnBatch('pii.message_text', [
+      ['msg_id', 'text'],
+      ['kind', 'text'],
+      ['author_name', 'text'],
+      ['author_email', 'text'],
+      ['body', 'text'],
+    ]),
+  };
+}
+
+/**
+ * `db` is a pg.Client or pg.PoolClient connected as a superuser/owner to the warehouse database.
+ * Idempotent: drops and recreates schemas datanommer, pseudonymized, pii (and with them any
+ * grants on them: re-grant after a reload).
+ */
+export async function loadDemoWarehouse(db: pg.ClientBase, opts: DemoWarehouseOptions): Promise<DemoWarehouseSummary> {
+  const started = performance.now();
+  const total = opts.messages;
+  if (!Number.isInteger(total) || total < 0) throw new Error('messages must be a non-negative integer');
+
+  // Everything below draws from this one stream in a fixed order: same seed, same bytes.
+  const prng = new Prng(opts.seed);
+  const packages = makePackages(prng);
+  const users = makeUsers(prng, packages);
+  const pseudonyms = await pseudonymTable(opts.pseudonymKey, users.map((u) => u.username));
+  const userIds = new Map(users.map((u) => [u.username, u.id]));
+  const packageIds = new Map(packages.map((p) => [p.name, p.id]));
+  const ctx: GeneratorContext = { prng, users, packages, total };
+
+  await db.query('BEGIN');
+  try {
+    await db.query(CREATE_SQL);
+    await insertPopulation(db, users, packages, pseudonyms);
+
+    let inFlight: Promise<void> | null = null;
+    for (let first = 0; first < total; first += BATCH) {
+      const end = Math.min(first + BATCH, total);
+      const b = messageBatches(); const g0 = performance.now();
+      for (let k = first; k < end; k++) {
+        const src = generateMessage(ctx, k);
+        const { message: p, texts } = transformMessage(src, pseudonyms);
+        b.source.push(...rowOf(src, src.agentName));
+        b.pseudo.push(...rowOf(p, p.agentPseudonym));
+        for (const u of src.usernames) {
+          const id = userIds.get(u) as number;
+          b.sourceUsers.push(id, src.id, src.timestamp);
+          b.pseudoUsers.push(id, src.id, src.timestamp);
+        }
+        for (const name of src.packages) {
+          const id = packageIds.get(name) as number;
+          b.sourcePackages.push(id, src.id, src.timestamp);
+          b.pseudoPackages.push(id, src.id, src.timestamp);
+        }
+        for (const t of texts) b.texts.push(t.msgId, t.kind, t.authorName, t.authorEmail, t.body);
+      }
+      // Generate batch n+1 in JS while PostgreSQL is still writing batch n (two cores). The
+      // statements of one batch run one after another: pg must not queue concurrent queries.
+      (globalThis as any).G = ((globalThis as any).G ?? 0) + performance.now() - g0;
+      if (inFlight) await inFlight;
+      const sent: Promise<void> = (async () => {
+        for (const [name, batch] of Object.entries(b)) { const t0 = performance.now(); await batch.flush(db); (globalThis as any).T ??= {}; (globalThis as any).T[name] = ((globalThis as any).T[name] ?? 0) + performance.now() - t0; }
+        opts.onProgress?.(end, total);
+      })();
+      sent.catch(() => {}); // the rejection surfaces at the next `await inFlight`
+      inFlight = sent;
+    }
+    if (inFlight) await inFlight;
+
+    const f0 = performance.now(); await db.query(FINISH_SQL); console.log('T', (globalThis as any).T, 'G', (globalThis as any).G, 'finish', performance.now() - f0);
+    await db.query('COMMIT');
+  } catch (e) {
+    await db.query('ROLLBACK').catch(() => {});
+    throw e;
+  }
+  return {
+    messages: total,
+    users: users.length,
+    packages: packages.length,
+    seconds: Math.round((performance.now() - started) / 10) / 100,
+  };
+}
+
+/** Cells in MESSAGE_COLUMNS order; the agent column is the only one that differs by tier. */
+function rowOf(r: Omit<PseudonymizedMessage, 'agentPseudonym'>, agent: string | null) {
+  return [
+    r.id,
+    r.msgId,
+    r.i,
+    r.topic,
+    r.timestamp,
+    r.category,
+    agent,
+    r.sourceName,
+    r.sourceVersion,
+    JSON.stringify(r.msg),
+    JSON.stringify(r.headers),
+  ] as const;
+}
+
+async function insertPopulation(
+  db: pg.ClientBase,
+  users: ReturnType<typeof makeUsers>,
+  packages: ReturnType<typeof makePackages>,
+  pseudonyms: ReadonlyMap<string, string>,
+): Promise<void> {
+  const sourceUsers = new ColumnBatch('datanommer.users', [['id', 'int'], ['name', 'text']]);
+  const pseudoUsers = new ColumnBatch('pseudonymized.users', [['id', 'int'], ['pseudonym', 'text']]);
+  const piiUsers = new ColumnBatch('pii.users', [['pseudonym', 'text'], ['username', 'text'], ['email', 'text']]);
+  for (const u of users) {
+    const p = pseudonyms.get(u.username) as string;
+    sourceUsers.push(u.id, u.username);
+    pseudoUsers.push(u.id, p);
+    piiUsers.push(p, u.username, u.email);
+  }
+  const sourcePackages = new ColumnBatch('datanommer.packages', [['id', 'int'], ['name', 'text']]);
+  const pseudoPackages = new ColumnBatch('pseudonymized.packages', [['id', 'int'], ['name', 'text']]);
+  for (const p of packages) {
+    sourcePackages.push(p.id, p.name);
+    pseudoPackages.push(p.id, p.name);
+  }
+  for (const b of [sourceUsers, pseudoUsers, piiUsers, sourcePackages, pseudoPackages]) await b.flush(db);
+}
+
+/** true if the three schemas exist and pseudonymized.messages has rows (skip reload on a second start). */
+export async function demoWarehouseLoaded(db: pg.ClientBase): Promise<boolean> {
+  const { rows } = await db.query<{ schemas: number; table: boolean }>(
+    `SELECT (SELECT count(*)::int FROM pg_namespace WHERE nspname = ANY($1::text[])) AS schemas,
+            to_regclass('pseudonymized.messages') IS NOT NULL AS table`,
+    [SCHEMAS],
+  );
+  if (rows[0]?.schemas !== SCHEMAS.length || !rows[0].table) return false;
+  const r = await db.query('SELECT EXISTS (SELECT 1 FROM pseudonymized.messages) AS loaded');
+  return r.rows[0]?.loaded === true;
+}

@@ -1,0 +1,88 @@
+// Node-only: prepares a cluster for the gate when we hold its superuser (embedded demo and tests):
+// databases, the demo warehouse, the DBA bootstrap and the control migrations.
+import pg from 'pg';
+import { demoWarehouseLoaded, loadDemoWarehouse } from '../demo/warehouse.js';
+import { runMigrations } from '../db/migrate.js';
+import { createPool } from '../db/client.js';
+import type { Policy } from '../policy/schema.js';
+import { bootstrapSql } from '../provisioner/bootstrap.js';
+import { managedRoles } from '../provisioner/roles.js';
+import { scramSha256Verifier } from '../provisioner/scram.js';
+import { quoteIdent } from '../provisioner/sql.js';
+
+export interface PrepareOptions {
+  superuserUrl: string;
+  controlDatabase: string;
+  warehouseDatabase: string;
+  prefix: string;
+  gatePassword: string;
+  policy: Policy;
+  demo?: { messages: number; seed: number; pseudonymKey: string; onProgress?: (done: number, total: number) => void };
+  log?: (msg: string) => void;
+}
+
+export function urlWith(base: string, database: string, user?: string, password?: string): string {
+  const u = new URL(base);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  if (user !== undefined) {
+    u.username = encodeURIComponent(user);
+    u.password = encodeURIComponent(password ?? '');
+  }
+  return u.toString();
+}
+
+async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Returns the URLs the gate uses at run time: both as `<prefix>gate`, never as the superuser. */
+export async function prepareDatabases(o: PrepareOptions): Promise<{ controlUrl: string; warehouseUrl: string }> {
+  const log = o.log ?? (() => {});
+  await withClient(o.superuserUrl, async (c) => {
+    const { rows } = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname = ANY($1)`, [
+      [o.controlDatabase, o.warehouseDatabase],
+    ]);
+    for (const db of [o.warehouseDatabase, o.controlDatabase]) {
+      if (!rows.some((r) => r.datname === db)) await c.query(`CREATE DATABASE ${quoteIdent(db)}`);
+    }
+  });
+
+  await withClient(urlWith(o.superuserUrl, o.warehouseDatabase), async (c) => {
+    if (o.demo && !(await demoWarehouseLoaded(c))) {
+      log(`Generating the demo warehouse (${o.demo.messages.toLocaleString('en')} messages)...`);
+      const summary = await loadDemoWarehouse(c, o.demo);
+      log(`Demo warehouse ready: ${summary.messages.toLocaleString('en')} messages, ${summary.users} users, in ${summary.seconds.toFixed(1)} s.`);
+    }
+    const { rows } = await c.query<{ v: string; me: string }>(
+      `SELECT current_setting('server_version_num') AS v, current_user AS me`,
+    );
+    const statements = bootstrapSql({
+      prefix: o.prefix,
+      database: o.warehouseDatabase,
+      tableOwner: rows[0]!.me,
+      gatePasswordVerifier: await scramSha256Verifier(o.gatePassword),
+      serverVersionNum: Number(rows[0]!.v),
+      policy: o.policy,
+    });
+    for (const s of statements) await c.query(s);
+  });
+
+  const gate = managedRoles(o.prefix).gate;
+  await withClient(o.superuserUrl, (c) =>
+    c.query(`ALTER DATABASE ${quoteIdent(o.controlDatabase)} OWNER TO ${quoteIdent(gate)}`),
+  );
+  const controlUrl = urlWith(o.superuserUrl, o.controlDatabase, gate, o.gatePassword);
+  const pool = createPool(controlUrl, 1);
+  try {
+    await runMigrations(pool);
+  } finally {
+    await pool.end();
+  }
+  return { controlUrl, warehouseUrl: urlWith(o.superuserUrl, o.warehouseDatabase, gate, o.gatePassword) };
+}

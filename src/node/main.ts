@@ -1,0 +1,140 @@
+// Node entry: resolves configuration (embedded defaults when no database URL is set), then serves
+// the app built by the one factory.
+import path from 'node:path';
+import { serve } from '@hono/node-server';
+import { createApp } from '../app.js';
+import { type AppConfig, ConfigError, type Env, analystTarget, externalAppConfig, isEmbedded, parseEnv } from '../config.js';
+import { createPool } from '../db/client.js';
+import { runMigrations } from '../db/migrate.js';
+import { startDevIssuer } from '../dev/oidc-issuer.js';
+import { demoAccounts } from '../dev/demo-accounts.js';
+import { startEmbeddedPostgres } from '../dev/embedded-postgres.js';
+import { createLogger } from '../log.js';
+import { PolicyError } from '../policy/parse.js';
+import { loadPolicy } from '../policy/load.js';
+import type { Policy } from '../policy/schema.js';
+import { prepareDatabases } from './databases.js';
+import { loadOrCreateSecrets } from './secrets.js';
+
+const say = (s: string) => process.stdout.write(`${s}\n`);
+
+interface Runtime {
+  config: AppConfig;
+  controlUrl: string;
+  warehouseUrl: string;
+  cleanup: Array<() => Promise<void>>;
+}
+
+async function embeddedRuntime(env: Env, policy: Policy): Promise<Runtime> {
+  const started = performance.now();
+  const dataDir = path.resolve(env.DATA_DIR);
+  const secrets = loadOrCreateSecrets(dataDir);
+  say(`Starting embedded PostgreSQL (data in ${path.relative(process.cwd(), dataDir) || dataDir}/)...`);
+  const pg = await startEmbeddedPostgres({ dir: dataDir, port: env.EMBEDDED_PG_PORT });
+  const cleanup = [() => pg.stop()];
+  let lastShown = 0;
+  const { controlUrl, warehouseUrl } = await prepareDatabases({
+    superuserUrl: pg.superuserUrl,
+    controlDatabase: 'fdwg_control',
+    warehouseDatabase: 'fdwg_warehouse',
+    prefix: env.ROLE_PREFIX,
+    gatePassword: secrets.gatePassword,
+    policy,
+    demo: {
+      messages: env.DEMO_MESSAGES,
+      seed: env.DEMO_SEED,
+      pseudonymKey: secrets.pseudonymKey,
+      onProgress: (done, total) => {
+        const pct = Math.floor((done / total) * 100);
+        if (pct >= lastShown + 10 || done === total) {
+          lastShown = pct;
+          say(`  ${pct}% (${done.toLocaleString('en')} / ${total.toLocaleString('en')} messages)`);
+        }
+      },
+    },
+    log: say,
+  });
+  const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
+  const clientId = 'fdwg-access-gate';
+  const issuer = await startDevIssuer({
+    port: env.DEV_ISSUER_PORT,
+    clients: [
+      {
+        client_id: clientId,
+        client_secret: secrets.oidcClientSecret,
+        redirect_uris: [`${publicUrl}/auth/callback`],
+        post_logout_redirect_uris: [`${publicUrl}/`],
+      },
+    ],
+    accounts: demoAccounts,
+  });
+  cleanup.unshift(() => issuer.close());
+  say(`Embedded services ready in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
+  return {
+    controlUrl,
+    warehouseUrl,
+    cleanup,
+    config: {
+      publicUrl,
+      demo: true,
+      rolePrefix: env.ROLE_PREFIX,
+      sessionSecret: secrets.sessionSecret,
+      oidc: {
+        issuer: issuer.issuer,
+        clientId,
+        clientSecret: secrets.oidcClientSecret,
+        scopes: env.OIDC_SCOPES,
+        usernameClaim: env.OIDC_USERNAME_CLAIM,
+        groupsClaim: env.OIDC_GROUPS_CLAIM,
+      },
+      analystDb: analystTarget(env, warehouseUrl),
+    },
+  };
+}
+
+function externalRuntime(env: Env): Runtime {
+  return { ...externalAppConfig(env), cleanup: [] };
+}
+
+async function main() {
+  const env = parseEnv(process.env);
+  const policy = loadPolicy(path.resolve(env.POLICY_DIR));
+  const logger = createLogger(env.LOG_LEVEL);
+  const rt = isEmbedded(env) ? await embeddedRuntime(env, policy) : externalRuntime(env);
+  const controlPool = createPool(rt.controlUrl);
+  const warehousePool = createPool(rt.warehouseUrl);
+  if (!isEmbedded(env)) await runMigrations(controlPool);
+  const app = createApp({ config: rt.config, policy, controlPool, warehousePool, logger });
+  const server = serve({ fetch: app.fetch, port: env.PORT, hostname: isEmbedded(env) ? '127.0.0.1' : '0.0.0.0' });
+
+  say('');
+  say(`FDWG Access Gate is up: ${rt.config.publicUrl}`);
+  if (rt.config.demo) {
+    say(`Identity provider (demo): ${rt.config.oidc.issuer}`);
+    say('Demo accounts (username / password):');
+    for (const a of demoAccounts) say(`  ${a.username.padEnd(8)} ${a.password.padEnd(14)} ${a.role}`);
+  }
+  say('Press Ctrl+C to stop.');
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    say('Stopping...');
+    server.close();
+    await Promise.allSettled([controlPool.end(), warehousePool.end()]);
+    for (const fn of rt.cleanup) await fn().catch(() => {});
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError || err instanceof PolicyError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`The gate could not start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,101 @@
+// The only code that changes the warehouse. It connects as `<prefix>gate` (CREATEROLE, not
+// superuser). Every identifier is quoted; the only literals are a SCRAM verifier and timestamps
+// produced by the gate itself.
+import type pg from 'pg';
+import type { Policy } from '../policy/schema.js';
+import { type ManagedRoles, managedRoles } from './roles.js';
+import { quoteIdent as qi, quoteLiteral, supportsGrantOptions } from './sql.js';
+
+const VERIFIER = /^SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/;
+
+export interface IssueOptions {
+  verifier: string;
+  validUntil: Date;
+}
+
+export class Provisioner {
+  readonly roles: ManagedRoles;
+  private versionNum?: number;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    prefix: string,
+    private readonly credentialsPolicy: Policy['credentials'],
+  ) {
+    this.roles = managedRoles(prefix);
+  }
+
+  async serverVersionNum(): Promise<number> {
+    if (this.versionNum === undefined) {
+      const { rows } = await this.pool.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+      this.versionNum = Number(rows[0]!.v);
+    }
+    return this.versionNum;
+  }
+
+  /**
+   * Makes sure the analyst's role exists, without LOGIN, in the pseudonymized tier. Roles are never
+   * dropped (dropping fails while they hold privileges); ending access disables them instead.
+   */
+  async ensureAnalystRole(role: string): Promise<void> {
+    const exists = await this.pool.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [role]);
+    if (exists.rowCount === 0) {
+      try {
+        await this.pool.query(`CREATE ROLE ${qi(role)} NOLOGIN INHERIT NOCREATEDB NOCREATEROLE NOREPLICATION`);
+      } catch (err) {
+        // Two first logins at once: the other one created it.
+        if ((err as { code?: string }).code !== '42710') throw err;
+      }
+    }
+    const grantOpts = supportsGrantOptions(await this.serverVersionNum()) ? ' WITH INHERIT TRUE, SET FALSE' : '';
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query(`GRANT ${qi(this.roles.pseudonymized)} TO ${qi(role)}${grantOpts}`);
+      // Defaults only: an analyst can SET these away, so read-only really comes from privileges.
+      await c.query(`ALTER ROLE ${qi(role)} SET default_transaction_read_only = on`);
+      await c.query(
+        `ALTER ROLE ${qi(role)} SET statement_timeout = ${quoteLiteral(this.credentialsPolicy.statement_timeout)}`,
+      );
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
+  /** Sets a new password (as a verifier: the plaintext never reaches the server) and opens LOGIN. */
+  async issue(role: string, { verifier, validUntil }: IssueOptions): Promise<void> {
+    if (!VERIFIER.test(verifier)) throw new Error('refusing to send something that is not a SCRAM verifier');
+    await this.pool.query(
+      `ALTER ROLE ${qi(role)} WITH LOGIN PASSWORD ${quoteLiteral(verifier)} VALID UNTIL ${quoteLiteral(
+        validUntil.toISOString(),
+      )} CONNECTION LIMIT ${Math.trunc(this.credentialsPolicy.connection_limit)}`,
+    );
+  }
+
+  /**
+   * Ends access: first NOLOGIN (so the role cannot reconnect), then terminate live sessions.
+   * Returns how many sessions were ended.
+   */
+  async revoke(role: string): Promise<number> {
+    await this.pool.query(`ALTER ROLE ${qi(role)} WITH NOLOGIN PASSWORD NULL VALID UNTIL '-infinity'`);
+    return this.terminateSessions(role);
+  }
+
+  async terminateSessions(role: string): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n
+         FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()`,
+      [role],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** True when the warehouse answers; used by /healthz. */
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+}

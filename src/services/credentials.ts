@@ -1,0 +1,123 @@
+// Short-lived password credentials for an analyst's own PostgreSQL role.
+import { and, desc, eq, gt, isNull } from 'drizzle-orm';
+import { appendAudit } from '../audit/log.js';
+import type { Identity } from '../auth/identity.js';
+import type { ControlDb } from '../db/client.js';
+import { credentials } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import type { Policy } from '../policy/schema.js';
+import { generatePassword } from '../provisioner/password.js';
+import type { Provisioner } from '../provisioner/provisioner.js';
+import { scramSha256Verifier } from '../provisioner/scram.js';
+import type { GateService } from './gate.js';
+
+export interface IssuedCredential {
+  id: number;
+  roleName: string;
+  /** Shown once, never stored or logged. */
+  password: string;
+  issuedAt: Date;
+  expiresAt: Date;
+  ttlSeconds: number;
+  /** True when the requested lifetime was cut to the policy maximum. */
+  capped: boolean;
+}
+
+export interface CredentialLease {
+  id: number;
+  roleName: string;
+  issuedAt: Date;
+  expiresAt: Date;
+}
+
+export class CredentialService {
+  constructor(
+    private readonly db: ControlDb,
+    private readonly gate: GateService,
+    private readonly provisioner: Provisioner,
+    private readonly policy: Policy['credentials'],
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async issue(identity: Identity, requestedTtl?: number): Promise<IssuedCredential> {
+    const ttlSeconds = Math.min(requestedTtl ?? this.policy.ttl_default, this.policy.ttl_max);
+    // Hashing runs while the admission check is on the wire.
+    const password = generatePassword();
+    const [analyst, verifier] = await Promise.all([this.gate.requireAdmitted(identity), scramSha256Verifier(password)]);
+    await this.provisioner.ensureAnalystRole(analyst.roleName);
+    const issuedAt = this.now();
+    const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000);
+    const id = await this.db.transaction(async (tx) => {
+      await tx
+        .update(credentials)
+        .set({ revokedAt: issuedAt, revokedReason: 'superseded' })
+        .where(and(eq(credentials.analystId, analyst.id), isNull(credentials.revokedAt)));
+      const [row] = await tx
+        .insert(credentials)
+        .values({ analystId: analyst.id, roleName: analyst.roleName, issuedAt, expiresAt })
+        .returning({ id: credentials.id });
+      // The warehouse change happens inside the control transaction: if it fails, no lease is
+      // recorded; if the commit fails after it, the reconciler finds a LOGIN role without a live
+      // lease and closes it.
+      await this.provisioner.issue(analyst.roleName, { verifier, validUntil: expiresAt });
+      await appendAudit(tx, {
+        action: 'credential.issued',
+        actor: identity.username,
+        subject: identity.username,
+        details: { credentialId: row!.id, role: analyst.roleName, expiresAt: expiresAt.toISOString(), ttlSeconds },
+      });
+      return row!.id;
+    });
+    return {
+      id,
+      roleName: analyst.roleName,
+      password,
+      issuedAt,
+      expiresAt,
+      ttlSeconds,
+      capped: requestedTtl !== undefined && requestedTtl > this.policy.ttl_max,
+    };
+  }
+
+  /** The live lease, if any (not revoked, not expired). */
+  async current(analystId: number): Promise<CredentialLease | null> {
+    const [row] = await this.db
+      .select({ id: credentials.id, roleName: credentials.roleName, issuedAt: credentials.issuedAt, expiresAt: credentials.expiresAt })
+      .from(credentials)
+      .where(and(eq(credentials.analystId, analystId), isNull(credentials.revokedAt), gt(credentials.expiresAt, this.now())))
+      .orderBy(desc(credentials.issuedAt))
+      .limit(1);
+    return row ?? null;
+  }
+
+  /**
+   * Ends the analyst's access now: no new logins, live sessions terminated. Works even without a
+   * live lease, so "revoke" is always safe to press.
+   */
+  async revoke(identity: Identity): Promise<{ sessionsEnded: number; leasesRevoked: number }> {
+    const status = await this.gate.status(identity);
+    if (!status.analyst) throw new AppError('not_admitted', 'You have no warehouse role to revoke.');
+    const analyst = status.analyst;
+    const sessionsEnded = await this.provisioner.revoke(analyst.roleName).catch((err: { code?: string }) => {
+      // Never provisioned: nothing to end in the warehouse.
+      if (err.code === '42704') return 0;
+      throw err;
+    });
+    const revokedAt = this.now();
+    const leasesRevoked = await this.db.transaction(async (tx) => {
+      const rows = await tx
+        .update(credentials)
+        .set({ revokedAt, revokedReason: 'revoked by analyst' })
+        .where(and(eq(credentials.analystId, analyst.id), isNull(credentials.revokedAt)))
+        .returning({ id: credentials.id });
+      await appendAudit(tx, {
+        action: 'credential.revoked',
+        actor: identity.username,
+        subject: identity.username,
+        details: { role: analyst.roleName, credentialIds: rows.map((r) => r.id), sessionsEnded },
+      });
+      return rows.length;
+    });
+    return { sessionsEnded, leasesRevoked };
+  }
+}

@@ -1,0 +1,122 @@
+// Server-rendered pages. Handlers validate and translate; rules live in the services.
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { z } from 'zod';
+import { ttlSeconds } from '../api/schemas.js';
+import { formBody } from '../api/validate.js';
+import { csrfToken, verifyFormToken } from '../auth/csrf.js';
+import type { Identity } from '../auth/identity.js';
+import type { Oidc } from '../auth/oidc.js';
+import type { AppConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import type { Policy } from '../policy/schema.js';
+import { connectionSnippets } from '../services/connection.js';
+import type { AppEnv } from '../types.js';
+import type { PageContext } from './layout.js';
+import { CredentialPage, HomePage, LandingPage, NotAdmittedPage } from './pages.js';
+
+const csrfOnly = z.object({ _csrf: z.string() });
+
+export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
+  const web = new Hono<AppEnv>();
+
+  const pageContext = async (c: Context<AppEnv>, title: string): Promise<PageContext> => {
+    const identity = c.get('identity');
+    return {
+      title,
+      demo: config.demo,
+      identity,
+      nonce: c.get('secureHeadersNonce'),
+      csrf: identity ? await csrfToken(config.sessionSecret, identity) : undefined,
+    };
+  };
+
+  /** Unsafe form posts need a session and a valid token. */
+  const formIdentity = async (c: Context<AppEnv>, token: string): Promise<Identity> => {
+    const identity = c.get('identity');
+    if (!identity) throw new AppError('unauthenticated', 'Your session has ended. Sign in again.');
+    await verifyFormToken(config.sessionSecret, identity, token);
+    return identity;
+  };
+
+  web.get('/', async (c) => {
+    const identity = c.get('identity');
+    if (!identity) return c.html(<LandingPage {...await pageContext(c, 'Welcome')} />);
+    const { gate, credentials } = c.get('services');
+    const status = await gate.status(identity);
+    const { standing } = status;
+    if (!standing.member && !standing.auditor && !standing.admin) {
+      return c.html(
+        <NotAdmittedPage
+          {...await pageContext(c, 'Not admitted')}
+          groups={identity.groups}
+          memberGroups={policy.admission.member_groups}
+        />,
+        403,
+      );
+    }
+    const lease = status.analyst ? await credentials.current(status.analyst.id) : null;
+    const notice = { accepted: 'Agreement accepted.', revoked: 'Access revoked; your sessions were ended.' }[c.req.query('done') ?? ''];
+    c.header('Cache-Control', 'no-store');
+    return c.html(
+      <HomePage
+        {...await pageContext(c, 'Your access')}
+        status={status}
+        agreementText={policy.agreementText}
+        lease={lease}
+        ttlDefault={policy.credentials.ttl_default}
+        ttlMax={policy.credentials.ttl_max}
+        notice={notice}
+      />,
+    );
+  });
+
+  web.post('/agreement', async (c) => {
+    const form = await formBody(c, csrfOnly.extend({ version: z.string().min(1) }));
+    const identity = await formIdentity(c, form._csrf);
+    await c.get('services').gate.acceptAgreement(identity, form.version);
+    return c.redirect('/?done=accepted', 303);
+  });
+
+  web.post('/credentials', async (c) => {
+    const form = await formBody(c, csrfOnly.extend({ ttl: ttlSeconds.optional() }));
+    const identity = await formIdentity(c, form._csrf);
+    const credential = await c.get('services').credentials.issue(identity, form.ttl);
+    // The one response that carries a password: never cached, never stored.
+    c.header('Cache-Control', 'no-store');
+    return c.html(
+      <CredentialPage
+        {...await pageContext(c, 'Your credentials')}
+        credential={credential}
+        snippets={connectionSnippets(config.analystDb, credential.roleName, credential.password)}
+        target={config.analystDb}
+      />,
+      201,
+    );
+  });
+
+  web.post('/credentials/revoke', async (c) => {
+    const form = await formBody(c, csrfOnly);
+    const identity = await formIdentity(c, form._csrf);
+    await c.get('services').credentials.revoke(identity);
+    return c.redirect('/?done=revoked', 303);
+  });
+
+  web.get('/auth/login', oidc.login, (c) => c.redirect('/'));
+
+  web.get('/auth/callback', async (c) => {
+    const { response, identity } = await oidc.callback(c);
+    await c.get('services').gate.recordLogin(identity);
+    return response;
+  });
+
+  web.post('/auth/logout', async (c) => {
+    const form = await formBody(c, csrfOnly);
+    const identity = await formIdentity(c, form._csrf);
+    const next = await oidc.logout(c);
+    await c.get('services').gate.recordLogout(identity);
+    return c.redirect(next, 303);
+  });
+
+  return web;
+}

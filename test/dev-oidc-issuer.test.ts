@@ -1,0 +1,466 @@
+// Drives the bundled development OIDC provider like a browser + relying party would: plain fetch,
+// manual redirects and cookies, PKCE S256, client_secret_basic.
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { demoAccounts } from '../src/dev/demo-accounts.js';
+import { FEDORA_AGREEMENTS_SCOPE, FEDORA_GROUPS_SCOPE, startDevIssuer, type DevIssuer } from '../src/dev/oidc-issuer.js';
+
+const CLIENT_ID = 'fdwg-access-gate';
+const CLIENT_SECRET = 'test-client-secret-0123456789abcdef';
+const REDIRECT_URI = 'http://localhost:9999/callback';
+const POST_LOGOUT_URI = 'http://localhost:9999/logged-out';
+const FEDORA_SCOPE = `openid email profile ${FEDORA_GROUPS_SCOPE} ${FEDORA_AGREEMENTS_SCOPE}`;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Just enough of a browser: a cookie jar honouring Path, and no automatic redirects. */
+class Browser {
+  private cookies = new Map<string, { name: string; value: string; path: string }>();
+
+  async fetch(url: string | URL, init: RequestInit = {}): Promise<Response> {
+    const target = new URL(url);
+    const headers = new Headers(init.headers);
+    const cookie = [...this.cookies.values()]
+      .filter((c) => target.pathname === c.path || target.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`))
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ');
+    if (cookie) headers.set('cookie', cookie);
+    const res = await fetch(target, { ...init, headers, redirect: 'manual' });
+    for (const line of res.headers.getSetCookie()) this.store(line, target);
+    return res;
+  }
+
+  private store(line: string, from: URL): void {
+    const [pair = '', ...attrs] = line.split(';').map((s) => s.trim());
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq);
+    const value = pair.slice(eq + 1);
+    let path = from.pathname.replace(/\/[^/]*$/, '') || '/';
+    let expired = value === '';
+    for (const attr of attrs) {
+      const [k = '', v = ''] = attr.split('=');
+      const key = k.toLowerCase();
+      if (key === 'path') path = v;
+      if (key === 'expires' && Date.parse(v) <= Date.now()) expired = true;
+      if (key === 'max-age' && Number(v) <= 0) expired = true;
+    }
+    const id = `${name}|${path}`;
+    if (expired) this.cookies.delete(id);
+    else this.cookies.set(id, { name, value, path });
+  }
+}
+
+function b64url(buf: Buffer): string {
+  return buf.toString('base64url');
+}
+
+function hiddenInputs(html: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/?>/g)) out[m[1]!] = m[2]!;
+  return out;
+}
+
+function formAction(html: string, which = 0): string {
+  const actions = [...html.matchAll(/<form[^>]*action="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&'));
+  const action = actions[which];
+  if (!action) throw new Error(`no form action in page:\n${html}`);
+  return action;
+}
+
+interface Discovery {
+  issuer: string;
+  authorization_endpoint: string;
+  token_endpoint: string;
+  userinfo_endpoint: string;
+  jwks_uri: string;
+  end_session_endpoint: string;
+  revocation_endpoint: string;
+  scopes_supported: string[];
+  claims_supported: string[];
+  code_challenge_methods_supported: string[];
+  token_endpoint_auth_methods_supported: string[];
+  grant_types_supported: string[];
+}
+
+interface TokenResponse {
+  access_token: string;
+  id_token: string;
+  refresh_token?: string;
+  token_type: string;
+  expires_in: number;
+  scope: string;
+}
+
+let issuer: DevIssuer;
+let disco: Discovery;
+let jwks: ReturnType<typeof createRemoteJWKSet>;
+
+beforeAll(async () => {
+  issuer = await startDevIssuer({
+    port: await freePort(),
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uris: [REDIRECT_URI],
+        post_logout_redirect_uris: [POST_LOGOUT_URI],
+      },
+    ],
+    accounts: demoAccounts,
+  });
+  const res = await fetch(`${issuer.issuer}/.well-known/openid-configuration`);
+  expect(res.status).toBe(200);
+  disco = (await res.json()) as Discovery;
+  jwks = createRemoteJWKSet(new URL(disco.jwks_uri));
+});
+
+afterAll(async () => {
+  await issuer?.close();
+});
+
+/** Starts an authorization request and follows redirects to the login page. */
+async function startAuthorization(browser: Browser, scope = FEDORA_SCOPE, extra: Record<string, string> = {}) {
+  const verifier = b64url(randomBytes(32));
+  const challenge = b64url(createHash('sha256').update(verifier).digest());
+  const state = b64url(randomBytes(12));
+  const nonce = b64url(randomBytes(12));
+  const url = new URL(disco.authorization_endpoint);
+  url.search = new URLSearchParams({
+    client_id: CLIENT_ID,
+    redirect_uri: REDIRECT_URI,
+    response_type: 'code',
+    scope,
+    state,
+    nonce,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    ...extra,
+  }).toString();
+  const res = await browser.fetch(url);
+  return { res, verifier, state, nonce };
+}
+
+/** Follows issuer-internal redirects; stops at a non-redirect or at a redirect to the client. */
+async function follow(browser: Browser, res: Response): Promise<{ res: Response; location?: URL; url?: URL }> {
+  let current = res;
+  let url: URL | undefined;
+  for (let i = 0; i < 10; i++) {
+    const loc = current.headers.get('location');
+    if (current.status < 300 || current.status >= 400 || !loc) return { res: current, url };
+    const next = new URL(loc, issuer.issuer);
+    if (next.origin !== new URL(issuer.issuer).origin) return { res: current, location: next };
+    url = next;
+    current = await browser.fetch(next);
+  }
+  throw new Error('too many redirects');
+}
+
+async function submitLogin(browser: Browser, loginHtml: string, username: string, password: string) {
+  const action = new URL(formAction(loginHtml), issuer.issuer);
+  return browser.fetch(action, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username, password }),
+  });
+}
+
+async function tokenRequest(params: Record<string, string>): Promise<Response> {
+  return fetch(disco.token_endpoint, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${encodeURIComponent(CLIENT_ID)}:${encodeURIComponent(CLIENT_SECRET)}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams(params),
+  });
+}
+
+async function verifyIdToken(idToken: string, nonce?: string): Promise<JWTPayload & Record<string, unknown>> {
+  const { payload, protectedHeader } = await jwtVerify(idToken, jwks, { issuer: issuer.issuer, audience: CLIENT_ID });
+  expect(protectedHeader.alg).toBe('RS256');
+  if (nonce !== undefined) expect(payload.nonce).toBe(nonce);
+  return payload as JWTPayload & Record<string, unknown>;
+}
+
+/** Full login for a fresh (or given) browser; returns the tokens and the verified ID token claims. */
+async function loginAs(username: string, password: string, opts: { browser?: Browser; scope?: string } = {}) {
+  const browser = opts.browser ?? new Browser();
+  const { res, verifier, state, nonce } = await startAuthorization(browser, opts.scope);
+  const page = await follow(browser, res);
+  expect(page.res.status).toBe(200);
+  const html = await page.res.text();
+  const done = await follow(browser, await submitLogin(browser, html, username, password));
+  expect(done.location?.origin + (done.location?.pathname ?? '')).toBe(REDIRECT_URI);
+  expect(done.location!.searchParams.get('state')).toBe(state);
+  const code = done.location!.searchParams.get('code');
+  expect(code).toBeTruthy();
+  const tokenRes = await tokenRequest({
+    grant_type: 'authorization_code',
+    code: code!,
+    redirect_uri: REDIRECT_URI,
+    code_verifier: verifier,
+  });
+  expect(tokenRes.status).toBe(200);
+  const tokens = (await tokenRes.json()) as TokenResponse;
+  const claims = await verifyIdToken(tokens.id_token, nonce);
+  return { browser, tokens, claims };
+}
+
+describe('dev OIDC issuer', () => {
+  test('discovery advertises the Fedora scopes, claims, PKCE S256, logout and revocation', () => {
+    expect(disco.issuer).toBe(issuer.issuer);
+    expect(issuer.issuer).toMatch(/^http:\/\/localhost:\d+$/);
+    expect(disco.scopes_supported).toEqual(
+      expect.arrayContaining(['openid', 'email', 'profile', FEDORA_GROUPS_SCOPE, FEDORA_AGREEMENTS_SCOPE, 'groups']),
+    );
+    expect(disco.claims_supported).toEqual(
+      expect.arrayContaining(['sub', 'nickname', 'email', 'name', 'groups', 'agreements']),
+    );
+    expect(disco.code_challenge_methods_supported).toEqual(['S256']);
+    expect(disco.token_endpoint_auth_methods_supported).toContain('client_secret_basic');
+    expect(disco.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token']));
+    expect(disco.end_session_endpoint).toBe(`${issuer.issuer}/session/end`);
+    expect(disco.revocation_endpoint).toBeTruthy();
+  });
+
+  test('the login page is a real form listing the demo accounts', async () => {
+    const browser = new Browser();
+    const { res } = await startAuthorization(browser);
+    const page = await follow(browser, res);
+    expect(page.url?.pathname).toMatch(/^\/interaction\/[\w-]+$/);
+    expect(page.res.status).toBe(200);
+    expect(page.res.headers.get('content-type')).toMatch(/text\/html/);
+    const html = await page.res.text();
+    expect(html).toContain('<title>FDWG demo identity provider</title>');
+    expect(html).toContain('name="username"');
+    expect(html).toContain('name="password"');
+    expect(html).toMatch(/<button type="submit">Sign in<\/button>/);
+    expect(html).toContain('Demo accounts');
+    for (const a of demoAccounts) {
+      expect(html).toContain(`<code>${a.username}</code>`);
+      expect(html).toContain(`<code>${a.password}</code>`);
+    }
+  });
+
+  test('alice logs in: code at the redirect_uri, verified ID token with nickname, email and groups', async () => {
+    const { tokens, claims } = await loginAs('alice', 'alice-demo');
+    expect(tokens.token_type).toBe('Bearer');
+    expect(claims.nickname).toBe('alice');
+    expect(claims.preferred_username).toBe('alice');
+    expect(claims.email).toBe('alice@example.org');
+    expect(claims.name).toBe('Alice Analyst');
+    expect(claims.groups).toEqual(['fdwg']);
+    expect(claims.agreements).toEqual(['FPCA']);
+    expect(typeof claims.sub).toBe('string');
+    expect(claims.sub).not.toBe('alice');
+    expect(claims.exp! - claims.iat!).toBe(3600);
+
+    // The same claims are available from userinfo.
+    const ui = await fetch(disco.userinfo_endpoint, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(ui.status).toBe(200);
+    const info = (await ui.json()) as Record<string, unknown>;
+    expect(info).toMatchObject({ sub: claims.sub, nickname: 'alice', email: 'alice@example.org', groups: ['fdwg'] });
+  });
+
+  test('the plain `groups` scope also yields the groups claim; without a groups scope there is none', async () => {
+    const plain = await loginAs('bob', 'bob-demo', { scope: 'openid email profile groups' });
+    expect(plain.claims.groups).toEqual(['fdwg', 'fdwg-approvers']);
+    expect(plain.claims.nickname).toBe('bob');
+    expect(plain.claims.agreements).toBeUndefined();
+
+    const none = await loginAs('carol', 'carol-demo', { scope: 'openid email profile' });
+    expect(none.claims.nickname).toBe('carol');
+    expect(none.claims.groups).toBeUndefined();
+  });
+
+  test('a refresh token is issued without offline_access and the refresh grant works', async () => {
+    const { tokens, claims } = await loginAs('alice', 'alice-demo');
+    expect(tokens.refresh_token).toBeTruthy();
+    expect(tokens.scope.split(' ')).not.toContain('offline_access');
+    const res = await tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! });
+    expect(res.status).toBe(200);
+    const refreshed = (await res.json()) as TokenResponse;
+    expect(refreshed.access_token).toBeTruthy();
+    const again = await verifyIdToken(refreshed.id_token);
+    expect(again.sub).toBe(claims.sub);
+    expect(again.nickname).toBe('alice');
+    expect(again.groups).toEqual(['fdwg']);
+  });
+
+  test('a wrong password re-renders the login with an error and issues no code', async () => {
+    const browser = new Browser();
+    const { res, verifier } = await startAuthorization(browser);
+    const page = await follow(browser, res);
+    const html = await page.res.text();
+
+    const bad = await submitLogin(browser, html, 'alice', 'not-her-password');
+    expect(bad.status).toBe(200);
+    expect(bad.headers.get('location')).toBeNull();
+    const badHtml = await bad.text();
+    expect(badHtml).toContain('Incorrect username or password.');
+    expect(badHtml).toContain('name="password"');
+    expect(badHtml).toContain('value="alice"'); // username kept
+    expect(badHtml).not.toContain('not-her-password');
+
+    const unknown = await submitLogin(browser, html, 'eve', 'alice-demo');
+    expect(unknown.status).toBe(200);
+    expect(await unknown.text()).toContain('Incorrect username or password.');
+
+    // The same interaction still accepts the right password afterwards.
+    const done = await follow(browser, await submitLogin(browser, badHtml, 'alice', 'alice-demo'));
+    const code = done.location?.searchParams.get('code');
+    expect(code).toBeTruthy();
+    const tokenRes = await tokenRequest({
+      grant_type: 'authorization_code',
+      code: code!,
+      redirect_uri: REDIRECT_URI,
+      code_verifier: verifier,
+    });
+    expect(tokenRes.status).toBe(200);
+  });
+
+  test('PKCE is required', async () => {
+    const browser = new Browser();
+    const url = new URL(disco.authorization_endpoint);
+    url.search = new URLSearchParams({
+      client_id: CLIENT_ID,
+      redirect_uri: REDIRECT_URI,
+      response_type: 'code',
+      scope: 'openid',
+      state: 'xyz',
+    }).toString();
+    const res = await browser.fetch(url);
+    const location = new URL(res.headers.get('location')!);
+    expect(location.origin + location.pathname).toBe(REDIRECT_URI);
+    expect(location.searchParams.get('error')).toBe('invalid_request');
+    expect(location.searchParams.get('code')).toBeNull();
+  });
+
+  test('a wrong code_verifier is rejected at the token endpoint', async () => {
+    const browser = new Browser();
+    const { res } = await startAuthorization(browser);
+    const html = await (await follow(browser, res)).res.text();
+    const done = await follow(browser, await submitLogin(browser, html, 'alice', 'alice-demo'));
+    const tokenRes = await tokenRequest({
+      grant_type: 'authorization_code',
+      code: done.location!.searchParams.get('code')!,
+      redirect_uri: REDIRECT_URI,
+      code_verifier: b64url(randomBytes(32)),
+    });
+    expect(tokenRes.status).toBe(400);
+    expect(((await tokenRes.json()) as { error: string }).error).toBe('invalid_grant');
+  });
+
+  test('setAccountGroups changes the groups claim at the next login (and at refresh)', async () => {
+    const first = await loginAs('mallory', 'mallory-demo');
+    expect(first.claims.groups).toEqual(['packager']);
+    issuer.setAccountGroups('mallory', ['packager', 'fdwg']);
+    try {
+      const second = await loginAs('mallory', 'mallory-demo');
+      expect(second.claims.groups).toEqual(['packager', 'fdwg']);
+      const res = await tokenRequest({ grant_type: 'refresh_token', refresh_token: first.tokens.refresh_token! });
+      const refreshed = (await res.json()) as TokenResponse;
+      expect((await verifyIdToken(refreshed.id_token)).groups).toEqual(['packager', 'fdwg']);
+    } finally {
+      issuer.setAccountGroups('mallory', ['packager']);
+    }
+    // The shared demoAccounts array is not modified by the issuer.
+    expect(demoAccounts.find((a) => a.username === 'mallory')!.groups).toEqual(['packager']);
+    expect(() => issuer.setAccountGroups('nobody', [])).toThrow(/unknown demo account/);
+  });
+
+  test('a signed-in browser is not asked for the password again (IdP session)', async () => {
+    const { browser } = await loginAs('bob', 'bob-demo');
+    const { res } = await startAuthorization(browser);
+    const done = await follow(browser, res);
+    expect(done.location?.origin + (done.location?.pathname ?? '')).toBe(REDIRECT_URI);
+    expect(done.location?.searchParams.get('code')).toBeTruthy();
+  });
+
+  test('RP-initiated logout ends at the post_logout_redirect_uri and ends the IdP session', async () => {
+    const { browser, tokens } = await loginAs('alice', 'alice-demo');
+    const url = new URL(disco.end_session_endpoint);
+    url.search = new URLSearchParams({
+      client_id: CLIENT_ID,
+      post_logout_redirect_uri: POST_LOGOUT_URI,
+      state: 'bye',
+    }).toString();
+    const res = await browser.fetch(url);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    // The page auto-submits the sign-out form; do what the browser's script would.
+    expect(html).toContain("document.getElementById('op.logoutForm').submit();");
+    const inputs = hiddenInputs(html);
+    expect(inputs.logout).toBe('yes');
+    expect(inputs.xsrf).toBeTruthy();
+    const confirm = await browser.fetch(new URL(formAction(html), issuer.issuer), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(inputs),
+    });
+    expect(confirm.status).toBe(303);
+    expect(confirm.headers.get('location')).toBe(`${POST_LOGOUT_URI}?state=bye`);
+
+    // The IdP session is gone: the next authorization shows the login page again...
+    const again = await follow(browser, (await startAuthorization(browser)).res);
+    expect(again.res.status).toBe(200);
+    expect(await again.res.text()).toContain('name="password"');
+    // ...and the grant (with its refresh token) was revoked.
+    const refresh = await tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! });
+    expect(refresh.status).toBe(400);
+  });
+
+  test('logout without an IdP session still ends at the post_logout_redirect_uri', async () => {
+    const browser = new Browser();
+    const url = new URL(disco.end_session_endpoint);
+    url.search = new URLSearchParams({ client_id: CLIENT_ID, post_logout_redirect_uri: POST_LOGOUT_URI }).toString();
+    const res = await browser.fetch(url);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    const inputs = hiddenInputs(html);
+    expect(inputs.logout).toBe('yes');
+    const confirm = await browser.fetch(new URL(formAction(html), issuer.issuer), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(inputs),
+    });
+    expect(confirm.status).toBe(303);
+    expect(confirm.headers.get('location')).toBe(POST_LOGOUT_URI);
+  });
+
+  test('refresh tokens can be revoked by the client (as @hono/oidc-auth does at logout)', async () => {
+    const { tokens } = await loginAs('bob', 'bob-demo');
+    const res = await fetch(disco.revocation_endpoint, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ token: tokens.refresh_token!, token_type_hint: 'refresh_token' }),
+    });
+    expect(res.status).toBe(200);
+    const refresh = await tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! });
+    expect(refresh.status).toBe(400);
+  });
+
+  test('close() returns promptly even with keep-alive connections open', async () => {
+    const other = await startDevIssuer({ port: await freePort(), clients: [], accounts: demoAccounts });
+    const res = await fetch(`${other.issuer}/.well-known/openid-configuration`);
+    expect(res.status).toBe(200);
+    await res.text();
+    const started = Date.now();
+    await other.close();
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
