@@ -30,7 +30,7 @@ export const policySchema = z
     }),
   })
   .refine((p) => p.credentials.ttl_default <= p.credentials.ttl_max, {
-    message: 'credentials.ttl_default must not exceed credentials.ttl_max',
+    message: 'must not exceed credentials.ttl_max',
     path: ['credentials', 'ttl_default'],
   });
 
