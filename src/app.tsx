@@ -14,6 +14,7 @@ import type { Policy } from './policy/schema.js';
 import { Provisioner } from './provisioner/provisioner.js';
 import { CredentialService } from './services/credentials.js';
 import { GateService } from './services/gate.js';
+import { Sweeper } from './services/sweeper.js';
 import type { AppEnv, Services } from './types.js';
 import { ErrorPage } from './web/pages.js';
 import { webRoutes } from './web/routes.js';
@@ -32,16 +33,20 @@ export function createServices(deps: AppDeps): Services {
   const db = controlDb(deps.controlPool);
   const provisioner = new Provisioner(deps.warehousePool, deps.config.rolePrefix, deps.policy.credentials);
   const gate = new GateService(db, deps.policy, deps.config.rolePrefix);
-  return { gate, provisioner, credentials: new CredentialService(db, gate, provisioner, deps.policy.credentials) };
+  return {
+    gate,
+    provisioner,
+    credentials: new CredentialService(db, gate, provisioner, deps.policy.credentials),
+    sweeper: new Sweeper(db, provisioner),
+  };
 }
 
 const wantsJson = (path: string, accept: string | undefined) =>
   path.startsWith('/api/') || path === '/healthz' || (accept?.includes('application/json') ?? false);
 
-export function createApp(deps: AppDeps) {
+export function createApp(deps: AppDeps, services: Services = createServices(deps)) {
   const { config, policy } = deps;
   const logger = deps.logger ?? createLogger();
-  const services = createServices(deps);
   const oidc = createOidc(config);
   const app = new Hono<AppEnv>();
 

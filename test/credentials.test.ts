@@ -152,6 +152,41 @@ describe('an admitted analyst (alice)', () => {
     await expect(analystClient(gate, data.role, data.password).connect()).rejects.toThrow(/password authentication failed/);
   });
 
+  test('at expiry the sweeper disables the role, ends open sessions and records it', async () => {
+    const { data } = await issue(alice, { ttlSeconds: 1 });
+    const live = analystClient(gate, data.role, data.password);
+    live.on('error', () => {});
+    await live.connect();
+    await new Promise((r) => setTimeout(r, 1200));
+    // VALID UNTIL alone would leave this session running.
+    await live.query('SELECT 1');
+    const swept = await gate.services.sweeper.sweep();
+    expect(swept.expired).toBe(1);
+    expect(swept.sessionsEnded).toBe(1);
+    await expect(live.query('SELECT 1')).rejects.toThrow();
+    const event = (await auditRows()).filter((r) => r.action === 'credential.expired').at(-1);
+    expect(event).toMatchObject({ actor: 'system:sweeper', subject: 'alice' });
+    expect(event.details).toMatchObject({ credentialId: data.id, sessionsEnded: 1 });
+    expect(event.details.late).toBeUndefined();
+    // Nothing left to do: a second sweep is a no-op.
+    expect((await gate.services.sweeper.sweep()).expired).toBe(0);
+  });
+
+  test('a lease that expired while no sweeper ran is closed at the next sweep and marked late', async () => {
+    const { data } = await issue(alice, { ttlSeconds: 60 });
+    const { Sweeper } = await import('../src/services/sweeper.js');
+    const { controlDb } = await import('../src/db/client.js');
+    // The gate "comes back" an hour later.
+    const later = new Sweeper(controlDb(gate.controlPool), gate.services.provisioner, 120_000, () => new Date(Date.now() + 3600_000));
+    expect((await later.sweep()).expired).toBe(1);
+    const event = (await auditRows()).filter((r) => r.action === 'credential.expired').at(-1);
+    expect(event.details).toMatchObject({ late: true });
+    expect(event.details.lateBySeconds).toBeGreaterThan(3000);
+    await expect(analystClient(gate, data.role, data.password).connect()).rejects.toThrow(
+      /password authentication failed|not permitted to log in/,
+    );
+  });
+
   test('a new password replaces the old one', async () => {
     const first = await issue(alice);
     const second = await issue(alice);

@@ -46,6 +46,7 @@ export function apiRoutes(config: AppConfig, policy: Policy) {
     const cr = await c.get('services').credentials.issue(c.get('identity')!, body.ttlSeconds);
     return c.json(
       {
+        id: cr.id,
         role: cr.roleName,
         password: cr.password,
         issuedAt: cr.issuedAt,

@@ -2,7 +2,7 @@
 // the app built by the one factory.
 import path from 'node:path';
 import { serve } from '@hono/node-server';
-import { createApp } from '../app.js';
+import { createApp, createServices } from '../app.js';
 import { type AppConfig, ConfigError, type Env, analystTarget, externalAppConfig, isEmbedded, parseEnv } from '../config.js';
 import { createPool } from '../db/client.js';
 import { runMigrations } from '../db/migrate.js';
@@ -15,6 +15,7 @@ import { loadPolicy } from '../policy/load.js';
 import type { Policy } from '../policy/schema.js';
 import { prepareDatabases } from './databases.js';
 import { loadOrCreateSecrets } from './secrets.js';
+import { SWEEP_INTERVAL_MS, startSweeping } from './sweeping.js';
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -104,7 +105,10 @@ async function main() {
   const controlPool = createPool(rt.controlUrl);
   const warehousePool = createPool(rt.warehouseUrl);
   if (!isEmbedded(env)) await runMigrations(controlPool);
-  const app = createApp({ config: rt.config, policy, controlPool, warehousePool, logger });
+  const deps = { config: rt.config, policy, controlPool, warehousePool, logger };
+  const services = createServices(deps);
+  const app = createApp(deps, services);
+  const sweep = startSweeping(services.sweeper, logger, SWEEP_INTERVAL_MS);
   const server = serve({ fetch: app.fetch, port: env.PORT, hostname: isEmbedded(env) ? '127.0.0.1' : '0.0.0.0' });
 
   say('');
@@ -121,6 +125,7 @@ async function main() {
     if (stopping) return;
     stopping = true;
     say('Stopping...');
+    clearInterval(sweep);
     server.close();
     await Promise.allSettled([controlPool.end(), warehousePool.end()]);
     for (const fn of rt.cleanup) await fn().catch(() => {});

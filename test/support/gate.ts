@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { serve } from '@hono/node-server';
 import pg from 'pg';
-import { createApp } from '../../src/app.js';
+import { createApp, createServices } from '../../src/app.js';
+import type { Services } from '../../src/types.js';
 import { type AppConfig, FEDORA_SCOPES } from '../../src/config.js';
 import { createPool } from '../../src/db/client.js';
 import { demoAccounts } from '../../src/dev/demo-accounts.js';
@@ -31,6 +32,10 @@ export interface TestGate {
   warehouseUrl: string;
   /** Every line the gateway logged. */
   logs: string[];
+  /** The services behind the app (to run the sweeper on demand). */
+  services: Services;
+  controlPool: pg.Pool;
+  warehousePool: pg.Pool;
   close(): Promise<void>;
 }
 
@@ -88,7 +93,9 @@ export async function startTestGate(
   const logs: string[] = [];
   const controlPool = createPool(controlUrl);
   const warehousePool = createPool(warehouseUrl);
-  const app = createApp({ config, policy, controlPool, warehousePool, logger: createLogger('debug', (l) => logs.push(l)) });
+  const deps = { config, policy, controlPool, warehousePool, logger: createLogger('debug', (l) => logs.push(l)) };
+  const services = createServices(deps);
+  const app = createApp(deps, services);
   const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   void (server.address() as AddressInfo);
@@ -105,6 +112,9 @@ export async function startTestGate(
     controlUrl,
     warehouseUrl,
     logs,
+    services,
+    controlPool,
+    warehousePool,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.allSettled([controlPool.end(), warehousePool.end(), issuer.close()]);

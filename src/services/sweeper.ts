@@ -1,0 +1,71 @@
+// Ends access whose time is up. VALID UNTIL already refuses new logins at expiry, but it does not
+// end sessions that are open: the sweeper disables the role and terminates them, and records it.
+// Safe with several gateway instances (rows are claimed with SKIP LOCKED) and after downtime (a
+// lease that expired while no sweeper ran is closed at the next run and marked late).
+import { and, eq, isNull, lte } from 'drizzle-orm';
+import { appendAudit } from '../audit/log.js';
+import type { ControlDb } from '../db/client.js';
+import { analysts, credentials } from '../db/schema.js';
+import type { Provisioner } from '../provisioner/provisioner.js';
+
+export interface SweepResult {
+  expired: number;
+  sessionsEnded: number;
+}
+
+export class Sweeper {
+  constructor(
+    private readonly db: ControlDb,
+    private readonly provisioner: Provisioner,
+    /** A lease closed later than this after its expiry is audited as late. */
+    private readonly lateAfterMs = 120_000,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async sweep(batch = 500): Promise<SweepResult> {
+    const result: SweepResult = { expired: 0, sessionsEnded: 0 };
+    for (;;) {
+      const n = await this.sweepBatch(batch, result);
+      if (n < batch) return result;
+    }
+  }
+
+  private async sweepBatch(batch: number, result: SweepResult): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const now = this.now();
+      const due = await tx
+        .select({ id: credentials.id, role: credentials.roleName, expiresAt: credentials.expiresAt, username: analysts.username })
+        .from(credentials)
+        .innerJoin(analysts, eq(analysts.id, credentials.analystId))
+        .where(and(isNull(credentials.revokedAt), lte(credentials.expiresAt, now)))
+        .orderBy(credentials.expiresAt)
+        .limit(batch)
+        .for('update', { of: credentials, skipLocked: true });
+      for (const lease of due) {
+        // NOLOGIN first, then the sessions: the role cannot reconnect in between.
+        const ended = await this.provisioner.revoke(lease.role).catch((err: { code?: string }) => {
+          if (err.code === '42704') return 0; // role gone: nothing left to end
+          throw err;
+        });
+        result.sessionsEnded += ended;
+        await tx.update(credentials).set({ revokedAt: now, revokedReason: 'expired' }).where(eq(credentials.id, lease.id));
+        const lateByMs = now.getTime() - lease.expiresAt.getTime();
+        await appendAudit(tx, {
+          action: 'credential.expired',
+          actor: 'system:sweeper',
+          subject: lease.username,
+          details: {
+            credentialId: lease.id,
+            role: lease.role,
+            expiresAt: lease.expiresAt.toISOString(),
+            sessionsEnded: ended,
+            ...(lateByMs > this.lateAfterMs ? { late: true, lateBySeconds: Math.round(lateByMs / 1000) } : {}),
+          },
+        });
+      }
+      result.expired += due.length;
+      return due.length;
+    });
+  }
+}
+
