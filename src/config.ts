@@ -18,6 +18,8 @@ const envSchema = z
     DATABASE_URL: pgUrl.optional(),
     CONTROL_DATABASE_URL: pgUrl.optional(),
     WAREHOUSE_DATABASE_URL: pgUrl.optional(),
+    /** The control database's owner; when set, the gate migrates at start. */
+    CONTROL_MIGRATE_URL: pgUrl.optional(),
     ANALYST_DB_HOST: z.string().min(1).optional(),
     ANALYST_DB_PORT: port.optional(),
     OIDC_ISSUER: httpUrl.optional(),

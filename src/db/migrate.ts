@@ -3,10 +3,35 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import type pg from 'pg';
+import { quoteIdent } from '../provisioner/sql.js';
 import { controlDb } from './client.js';
 
 export const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
 
 export async function runMigrations(pool: pg.Pool): Promise<void> {
   await migrate(controlDb(pool), { migrationsFolder });
+}
+
+/** Append-only tables: the gate's login may add and read rows, never change or remove them. */
+export const APPEND_ONLY_TABLES = ['audit_events'] as const;
+
+/**
+ * What the gate's runtime login may do in the control database, given by the owner after every
+ * migration (new tables included). The login owns nothing, so it cannot drop the append-only
+ * triggers either.
+ */
+export function controlGrantsSql(gateRole: string): string[] {
+  const gate = quoteIdent(gateRole);
+  return [
+    `GRANT USAGE ON SCHEMA public TO ${gate}`,
+    `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${gate}`,
+    `GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${gate}`,
+    ...APPEND_ONLY_TABLES.map((t) => `REVOKE UPDATE, DELETE, TRUNCATE ON ${quoteIdent(t)} FROM ${gate}`),
+  ];
+}
+
+/** Migrates as the owner, then grants the runtime login its (narrower) rights. */
+export async function migrateAndGrant(pool: pg.Pool, gateRole: string): Promise<void> {
+  await runMigrations(pool);
+  for (const s of controlGrantsSql(gateRole)) await pool.query(s);
 }

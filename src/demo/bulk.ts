@@ -1,59 +1,61 @@
-// Column-wise batches inserted with parameterised statements of the form
-//   INSERT INTO t (a, b) SELECT * FROM unnest($1::int[], $2::text[])
-// One parse and one round trip per few thousand rows, and values never touch the SQL text.
+// Multi-row inserts with one parameter per table and batch:
+//   INSERT INTO t ("a", "b") SELECT "a", "b" FROM jsonb_to_recordset($1::jsonb) AS r("a" int, "b" jsonb)
+// The batch is one JSON document made by a single JSON.stringify. Compared with one array
+// parameter per column (unnest), this avoids pg's per-element array escaping of JSON text
+// (double escaping, lots of garbage) and PostgreSQL's array parsing; jsonb columns are copied
+// out of the parsed document without being parsed again. Values never touch the SQL text.
 import type pg from 'pg';
 
-export type Cell = string | number | boolean | null;
+export type Cell = string | number | boolean | null | object;
 export type ColumnSpec = ReadonlyArray<readonly [name: string, pgType: string]>;
 
-export class ColumnBatch {
-  private readonly columns: Cell[][];
+export interface Batch {
+  insertSql(param: number): string;
+  take(): string;
+}
+
+export class RowBatch<Row extends Record<string, Cell>> implements Batch {
+  private rows: Row[] = [];
 
   /** `table` and the column names/types are code constants, never data. */
   constructor(
     readonly table: string,
     readonly spec: ColumnSpec,
-  ) {
-    this.columns = spec.map(() => []);
-  }
+  ) {}
 
   get size(): number {
-    return this.columns[0]?.length ?? 0;
+    return this.rows.length;
   }
 
-  push(...row: Cell[]): void {
-    if (row.length !== this.columns.length) throw new Error('row width does not match the batch');
-    row.forEach((v, i) => (this.columns[i] as Cell[]).push(v));
+  /** Keys of `row` must be the column names of `spec`; nested objects go to jsonb columns. */
+  push(row: Row): void {
+    this.rows.push(row);
   }
 
-  /** The INSERT, with its arrays numbered from $<firstParam>. */
-  insertSql(firstParam = 1): string {
-    const names = this.spec.map(([n]) => n).join(', ');
-    const arrays = this.spec.map(([, t], i) => `$${firstParam + i}::${t}[]`).join(', ');
-    return `INSERT INTO ${this.table} (${names}) SELECT * FROM unnest(${arrays})`;
+  insertSql(param: number): string {
+    const names = this.spec.map(([n]) => `"${n}"`).join(', ');
+    const record = this.spec.map(([n, t]) => `"${n}" ${t}`).join(', ');
+    return `INSERT INTO ${this.table} (${names}) SELECT ${names} FROM jsonb_to_recordset($${param}::jsonb) AS r(${record})`;
   }
 
-  /** Removes and returns the buffered rows, one array per column. */
-  take(): Cell[][] {
-    return this.columns.map((c) => c.splice(0));
+  /** Removes the buffered rows and returns them as the statement's parameter. */
+  take(): string {
+    const json = JSON.stringify(this.rows);
+    this.rows = [];
+    return json;
   }
 }
 
 /**
- * Sends several batches as ONE statement (data-modifying CTEs, all executed regardless of the
- * final SELECT): a single round trip lets PostgreSQL work on the whole batch while the caller
- * generates the next one.
+ * Sends several batches as ONE statement (data-modifying CTEs run to completion whatever the
+ * final SELECT reads): a single round trip lets PostgreSQL store the whole batch while the
+ * caller generates the next one, without ever queueing two queries on one client.
  */
-export function flushTogether(db: pg.ClientBase, batches: readonly ColumnBatch[]): Promise<unknown> {
-  const parts: string[] = [];
-  const values: Cell[][] = [];
-  for (const b of batches) {
-    parts.push(`i${parts.length} AS (${b.insertSql(values.length + 1)})`);
-    values.push(...b.take());
-  }
-  return db.query(`WITH ${parts.join(',\n')}\nSELECT 1`, values);
+export function flushTogether(db: pg.ClientBase, batches: readonly Batch[]): Promise<unknown> {
+  const parts = batches.map((b, i) => `i${i} AS (${b.insertSql(i + 1)})`);
+  return db.query(`WITH ${parts.join(',\n')}\nSELECT 1`, batches.map((b) => b.take()));
 }
 
-export async function flush(db: pg.ClientBase, batch: ColumnBatch): Promise<void> {
-  if (batch.size > 0) await db.query(batch.insertSql(), batch.take());
+export async function flush(db: pg.ClientBase, batch: Batch): Promise<void> {
+  await db.query(batch.insertSql(1), [batch.take()]);
 }

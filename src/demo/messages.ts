@@ -43,7 +43,8 @@ interface Draft {
 class Scene {
   constructor(
     readonly ctx: GeneratorContext,
-    readonly ms: number,
+    /** The message time as ISO 8601 with an explicit UTC offset, as publishers send it. */
+    readonly iso: string,
   ) {}
   get prng(): Prng {
     return this.ctx.prng;
@@ -60,11 +61,8 @@ class Scene {
   version(): string {
     return `${this.prng.range(0, 9)}.${this.prng.range(0, 30)}.${this.prng.range(0, 15)}`;
   }
-  iso(): string {
-    return new Date(this.ms).toISOString().replace('Z', '+00:00');
-  }
-  year(): number {
-    return new Date(this.ms).getUTCFullYear();
+  year(): string {
+    return this.iso.slice(0, 4);
   }
   /** Fill {placeholders}; {mention} names some other user, as people do in free text. */
   fill(template: string, author: DemoUser, vars: Record<string, string> = {}): string {
@@ -72,7 +70,7 @@ class Scene {
       if (key === 'mention') return `@${this.user().username}`;
       if (key === 'fullname') return author.fullName;
       if (key === 'bug') return String(this.prng.range(2_200_000, 2_400_000));
-      if (key === 'year') return String(this.year());
+      if (key === 'year') return this.year();
       return vars[key] ?? key;
     });
   }
@@ -114,7 +112,7 @@ function bodhi(s: Scene): Draft {
           id: prng.range(1_000_000, 4_000_000),
           karma: prng.pick([-1, 0, 0, 1, 1, 1]),
           text,
-          timestamp: s.iso(),
+          timestamp: s.iso,
           update_alias: update.alias as string,
           user: { name: commenter.username },
         },
@@ -397,7 +395,7 @@ function discourse(s: Scene): Draft {
           post: {
             ...person,
             id: prng.range(500_000, 900_000),
-            created_at: s.iso(),
+            created_at: s.iso,
             raw: s.fill(prng.pick(DISCOURSE_POSTS), u, { release: rel.name }),
             post_number: prng.range(2, 40),
             topic_id: topicId,
@@ -423,7 +421,7 @@ function discourse(s: Scene): Draft {
           id: topicId,
           title,
           slug: slug(title),
-          created_at: s.iso(),
+          created_at: s.iso,
           category_id: prng.range(1, 120),
           tags: [prng.pick([rel.branch, 'dnf', 'kernel', 'wifi', 'upgrade'])],
           created_by: person,
@@ -447,10 +445,6 @@ const CATEGORIES: ReadonlyArray<readonly [number, (s: Scene) => Draft]> = [
   [1, discourse],
 ];
 
-/** Fixed sub-millisecond digits so timestamps look like real microsecond ones. */
-function sqlTimestamp(ms: number, micros: number): string {
-  return `${new Date(ms).toISOString().slice(0, 23).replace('T', ' ')}${String(micros).padStart(3, '0')}`;
-}
 
 /** Message number `k` (0-based) of `ctx.total`; must be called for k = 0, 1, 2 ... in order. */
 export function generateMessage(ctx: GeneratorContext, k: number): SourceMessage {
@@ -459,17 +453,19 @@ export function generateMessage(ctx: GeneratorContext, k: number): SourceMessage
   // Evenly spaced slots with jitter inside each slot: sorted by construction, so id order is
   // timestamp order as in the real archive.
   const ms = EPOCH_START_MS + Math.floor(((k + prng.next()) * span) / ctx.total);
-  const micros = prng.int(1000);
+  const iso = new Date(ms).toISOString(); // 2024-01-01T00:02:29.343Z
+  // Extra sub-millisecond digits so timestamps look like real (microsecond) ones.
+  const timestamp = `${iso.slice(0, 10)} ${iso.slice(11, 23)}${String(prng.int(1000)).padStart(3, '0')}`;
   const msgId = prng.uuid();
   const roll = prng.next();
   const make = (CATEGORIES.find(([w]) => roll < w) ?? CATEGORIES[0])?.[1] as (s: Scene) => Draft;
-  const d = make(new Scene(ctx, ms));
+  const d = make(new Scene(ctx, `${iso.slice(0, 23)}+00:00`));
 
   const headers: JsonObject = {
     fedora_messaging_schema: d.schema,
     fedora_messaging_severity: 20,
     priority: 0,
-    'sent-at': new Date(ms).toISOString().replace('Z', '+00:00'),
+    'sent-at': `${iso.slice(0, 23)}+00:00`,
   };
   for (const u of d.users) headers[`fedora_messaging_user_${u}`] = true;
   for (const p of d.packages) headers[`fedora_messaging_rpm_${p}`] = true;
@@ -480,7 +476,7 @@ export function generateMessage(ctx: GeneratorContext, k: number): SourceMessage
     msgId,
     i: 1,
     topic: d.topic,
-    timestamp: sqlTimestamp(ms, micros),
+    timestamp,
     category: d.topic.split('.')[3] as string,
     agentName: d.agent,
     sourceName: d.source[0],

@@ -1,6 +1,8 @@
 // Seeded PRNG for the demo warehouse. Written here rather than taken from a library so that the
 // byte-for-byte output of a given seed can never change under us with a dependency upgrade.
 
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 /** sfc32 (Small Fast Counter): 128-bit state, passes PractRand, plain 32-bit integer math. */
 export class Prng {
   private a: number;
@@ -72,8 +74,11 @@ export class Prng {
   /** `len` lowercase hex digits. */
   hex(len: number): string {
     let out = '';
-    while (out.length < len) out += this.u32().toString(16).padStart(8, '0');
-    return out.slice(0, len);
+    while (out.length < len) {
+      const x = this.u32();
+      out += HEX_BYTE[x >>> 24]! + HEX_BYTE[(x >>> 16) & 0xff]! + HEX_BYTE[(x >>> 8) & 0xff]! + HEX_BYTE[x & 0xff]!;
+    }
+    return out.length === len ? out : out.slice(0, len);
   }
 
   /** An RFC 4122 version-4-shaped UUID drawn from this stream (not random, on purpose). */

@@ -1,14 +1,14 @@
 // Loads the deterministic demo warehouse: Datanommer-shaped source rows, their pseudonymized
 // copies and the personal data split off into `pii`, all in one transaction.
 import type pg from 'pg';
-import { ColumnBatch, flush, flushTogether } from './bulk.js';
+import { flush, flushTogether, RowBatch, type ColumnSpec } from './bulk.js';
 import { generateMessage, type GeneratorContext } from './messages.js';
 import { makePackages, makeUsers } from './population.js';
 import { Prng } from './prng.js';
 import { pseudonymTable } from './pseudonym.js';
 import { CREATE_SQL, FINISH_SQL, SCHEMAS } from './schema.js';
 import { transformMessage } from './transform.js';
-import type { PseudonymizedMessage } from './types.js';
+import type { DemoPackage, DemoUser, JsonObject } from './types.js';
 
 export interface DemoWarehouseOptions {
   messages: number;
@@ -24,40 +24,41 @@ export interface DemoWarehouseSummary {
   seconds: number;
 }
 
-/** Messages per round of INSERTs: big enough to amortise round trips, small enough for memory. */
+/** Messages per statement: big enough to amortise round trips, small enough for memory. */
 const BATCH = 5_000;
 
-const MESSAGE_COLUMNS = (agentColumn: string) =>
-  [
-    ['id', 'int'],
-    ['msg_id', 'text'],
-    ['i', 'int'],
-    ['topic', 'text'],
-    ['"timestamp"', 'timestamp'],
-    ['category', 'text'],
-    [agentColumn, 'text'],
-    ['source_name', 'text'],
-    ['source_version', 'text'],
-    ['msg', 'jsonb'],
-    ['headers', 'jsonb'],
-  ] as const;
+const messageSpec = (agentColumn: string): ColumnSpec => [
+  ['id', 'int'],
+  ['msg_id', 'text'],
+  ['i', 'int'],
+  ['topic', 'text'],
+  ['timestamp', 'timestamp'],
+  ['category', 'text'],
+  [agentColumn, 'text'],
+  ['source_name', 'text'],
+  ['source_version', 'text'],
+  ['msg', 'jsonb'],
+  ['headers', 'jsonb'],
+];
+
+type Row = Record<string, string | number | null | JsonObject>;
 
 /** One batch per table written while streaming messages. */
 function messageBatches() {
   const bridge = (table: string, idColumn: string) =>
-    new ColumnBatch(table, [
+    new RowBatch<Row>(table, [
       [idColumn, 'int'],
       ['msg_id', 'int'],
       ['msg_timestamp', 'timestamp'],
     ]);
   return {
-    source: new ColumnBatch('datanommer.messages', MESSAGE_COLUMNS('agent_name')),
-    pseudo: new ColumnBatch('pseudonymized.messages', MESSAGE_COLUMNS('agent_pseudonym')),
+    source: new RowBatch<Row>('datanommer.messages', messageSpec('agent_name')),
+    pseudo: new RowBatch<Row>('pseudonymized.messages', messageSpec('agent_pseudonym')),
     sourceUsers: bridge('datanommer.users_messages', 'user_id'),
     pseudoUsers: bridge('pseudonymized.users_messages', 'user_id'),
     sourcePackages: bridge('datanommer.packages_messages', 'package_id'),
     pseudoPackages: bridge('pseudonymized.packages_messages', 'package_id'),
-    texts: new ColumnBatch('pii.message_text', [
+    texts: new RowBatch<Row>('pii.message_text', [
       ['msg_id', 'text'],
       ['kind', 'text'],
       ['author_name', 'text'],
@@ -98,19 +99,31 @@ export async function loadDemoWarehouse(db: pg.ClientBase, opts: DemoWarehouseOp
       for (let k = first; k < end; k++) {
         const src = generateMessage(ctx, k);
         const { message: p, texts } = transformMessage(src, pseudonyms);
-        b.source.push(...rowOf(src, src.agentName));
-        b.pseudo.push(...rowOf(p, p.agentPseudonym));
+        const common = {
+          id: src.id,
+          msg_id: src.msgId,
+          i: src.i,
+          topic: src.topic,
+          timestamp: src.timestamp,
+          category: src.category,
+          source_name: src.sourceName,
+          source_version: src.sourceVersion,
+        };
+        b.source.push({ ...common, agent_name: src.agentName, msg: src.msg, headers: src.headers });
+        b.pseudo.push({ ...common, agent_pseudonym: p.agentPseudonym, msg: p.msg, headers: p.headers });
         for (const u of src.usernames) {
-          const id = userIds.get(u) as number;
-          b.sourceUsers.push(id, src.id, src.timestamp);
-          b.pseudoUsers.push(id, src.id, src.timestamp);
+          const link = { user_id: userIds.get(u) as number, msg_id: src.id, msg_timestamp: src.timestamp };
+          b.sourceUsers.push(link);
+          b.pseudoUsers.push(link);
         }
         for (const name of src.packages) {
-          const id = packageIds.get(name) as number;
-          b.sourcePackages.push(id, src.id, src.timestamp);
-          b.pseudoPackages.push(id, src.id, src.timestamp);
+          const link = { package_id: packageIds.get(name) as number, msg_id: src.id, msg_timestamp: src.timestamp };
+          b.sourcePackages.push(link);
+          b.pseudoPackages.push(link);
         }
-        for (const t of texts) b.texts.push(t.msgId, t.kind, t.authorName, t.authorEmail, t.body);
+        for (const t of texts) {
+          b.texts.push({ msg_id: t.msgId, kind: t.kind, author_name: t.authorName, author_email: t.authorEmail, body: t.body });
+        }
       }
       // One statement per batch, sent without waiting: PostgreSQL stores batch n while this
       // loop generates batch n+1 (two cores). Only one query is ever outstanding on `db`.
@@ -135,43 +148,26 @@ export async function loadDemoWarehouse(db: pg.ClientBase, opts: DemoWarehouseOp
   };
 }
 
-/** Cells in MESSAGE_COLUMNS order; the agent column is the only one that differs by tier. */
-function rowOf(r: Omit<PseudonymizedMessage, 'agentPseudonym'>, agent: string | null) {
-  return [
-    r.id,
-    r.msgId,
-    r.i,
-    r.topic,
-    r.timestamp,
-    r.category,
-    agent,
-    r.sourceName,
-    r.sourceVersion,
-    JSON.stringify(r.msg),
-    JSON.stringify(r.headers),
-  ] as const;
-}
-
 async function insertPopulation(
   db: pg.ClientBase,
-  users: ReturnType<typeof makeUsers>,
-  packages: ReturnType<typeof makePackages>,
+  users: readonly DemoUser[],
+  packages: readonly DemoPackage[],
   pseudonyms: ReadonlyMap<string, string>,
 ): Promise<void> {
-  const sourceUsers = new ColumnBatch('datanommer.users', [['id', 'int'], ['name', 'text']]);
-  const pseudoUsers = new ColumnBatch('pseudonymized.users', [['id', 'int'], ['pseudonym', 'text']]);
-  const piiUsers = new ColumnBatch('pii.users', [['pseudonym', 'text'], ['username', 'text'], ['email', 'text']]);
+  const sourceUsers = new RowBatch<Row>('datanommer.users', [['id', 'int'], ['name', 'text']]);
+  const pseudoUsers = new RowBatch<Row>('pseudonymized.users', [['id', 'int'], ['pseudonym', 'text']]);
+  const piiUsers = new RowBatch<Row>('pii.users', [['pseudonym', 'text'], ['username', 'text'], ['email', 'text']]);
   for (const u of users) {
-    const p = pseudonyms.get(u.username) as string;
-    sourceUsers.push(u.id, u.username);
-    pseudoUsers.push(u.id, p);
-    piiUsers.push(p, u.username, u.email);
+    const pseudonym = pseudonyms.get(u.username) as string;
+    sourceUsers.push({ id: u.id, name: u.username });
+    pseudoUsers.push({ id: u.id, pseudonym });
+    piiUsers.push({ pseudonym, username: u.username, email: u.email });
   }
-  const sourcePackages = new ColumnBatch('datanommer.packages', [['id', 'int'], ['name', 'text']]);
-  const pseudoPackages = new ColumnBatch('pseudonymized.packages', [['id', 'int'], ['name', 'text']]);
+  const sourcePackages = new RowBatch<Row>('datanommer.packages', [['id', 'int'], ['name', 'text']]);
+  const pseudoPackages = new RowBatch<Row>('pseudonymized.packages', [['id', 'int'], ['name', 'text']]);
   for (const p of packages) {
-    sourcePackages.push(p.id, p.name);
-    pseudoPackages.push(p.id, p.name);
+    sourcePackages.push({ id: p.id, name: p.name });
+    pseudoPackages.push({ id: p.id, name: p.name });
   }
   for (const b of [sourceUsers, pseudoUsers, piiUsers, sourcePackages, pseudoPackages]) await flush(db, b);
 }
@@ -184,6 +180,6 @@ export async function demoWarehouseLoaded(db: pg.ClientBase): Promise<boolean> {
     [SCHEMAS],
   );
   if (rows[0]?.schemas !== SCHEMAS.length || !rows[0].table) return false;
-  const r = await db.query('SELECT EXISTS (SELECT 1 FROM pseudonymized.messages) AS loaded');
+  const r = await db.query<{ loaded: boolean }>('SELECT EXISTS (SELECT 1 FROM pseudonymized.messages) AS loaded');
   return r.rows[0]?.loaded === true;
 }

@@ -2,8 +2,7 @@
 // databases, the demo warehouse, the DBA bootstrap and the control migrations.
 import pg from 'pg';
 import { demoWarehouseLoaded, loadDemoWarehouse } from '../demo/warehouse.js';
-import { runMigrations } from '../db/migrate.js';
-import { createPool } from '../db/client.js';
+import { migrateAndGrant } from '../db/migrate.js';
 import type { Policy } from '../policy/schema.js';
 import { bootstrapSql } from '../provisioner/bootstrap.js';
 import { managedRoles } from '../provisioner/roles.js';
@@ -73,16 +72,24 @@ export async function prepareDatabases(o: PrepareOptions): Promise<{ controlUrl:
     for (const s of statements) await c.query(s);
   });
 
-  const gate = managedRoles(o.prefix).gate;
-  await withClient(o.superuserUrl, (c) =>
-    c.query(`ALTER DATABASE ${quoteIdent(o.controlDatabase)} OWNER TO ${quoteIdent(gate)}`),
-  );
-  const controlUrl = urlWith(o.superuserUrl, o.controlDatabase, gate, o.gatePassword);
-  const pool = createPool(controlUrl, 1);
+  const { gate, controlOwner } = managedRoles(o.prefix);
+  await withClient(o.superuserUrl, async (c) => {
+    await c.query(`DO $$ BEGIN CREATE ROLE ${quoteIdent(controlOwner)} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+    await c.query(`ALTER DATABASE ${quoteIdent(o.controlDatabase)} OWNER TO ${quoteIdent(controlOwner)}`);
+    await c.query(`REVOKE ALL ON DATABASE ${quoteIdent(o.controlDatabase)} FROM PUBLIC`);
+    await c.query(`GRANT CONNECT ON DATABASE ${quoteIdent(o.controlDatabase)} TO ${quoteIdent(gate)}`);
+  });
+  // The superuser migrates *as* the owner, so every object belongs to the owner, not to the gate.
+  const pool = new pg.Pool({
+    connectionString: urlWith(o.superuserUrl, o.controlDatabase),
+    max: 1,
+    options: `-c role=${controlOwner}`,
+  });
   try {
-    await runMigrations(pool);
+    await migrateAndGrant(pool, gate);
   } finally {
     await pool.end();
   }
+  const controlUrl = urlWith(o.superuserUrl, o.controlDatabase, gate, o.gatePassword);
   return { controlUrl, warehouseUrl: urlWith(o.superuserUrl, o.warehouseDatabase, gate, o.gatePassword) };
 }

@@ -5,7 +5,7 @@ import { serve } from '@hono/node-server';
 import { createApp, createServices } from '../app.js';
 import { type AppConfig, ConfigError, type Env, analystTarget, externalAppConfig, isEmbedded, parseEnv } from '../config.js';
 import { createPool } from '../db/client.js';
-import { runMigrations } from '../db/migrate.js';
+import { migrateControl } from './migrate.js';
 import { startDevIssuer } from '../dev/oidc-issuer.js';
 import { demoAccounts } from '../dev/demo-accounts.js';
 import { startEmbeddedPostgres } from '../dev/embedded-postgres.js';
@@ -104,7 +104,7 @@ async function main() {
   const rt = isEmbedded(env) ? await embeddedRuntime(env, policy) : externalRuntime(env);
   const controlPool = createPool(rt.controlUrl);
   const warehousePool = createPool(rt.warehouseUrl);
-  if (!isEmbedded(env)) await runMigrations(controlPool);
+  if (env.CONTROL_MIGRATE_URL) await migrateControl(env.CONTROL_MIGRATE_URL, rt.controlUrl);
   const deps = { config: rt.config, policy, controlPool, warehousePool, logger };
   const services = createServices(deps);
   const app = createApp(deps, services);

@@ -2,6 +2,8 @@
 export function managedRoles(prefix: string) {
   return {
     gate: `${prefix}gate`,
+    /** Owns the control database's tables; NOLOGIN, used only to migrate. */
+    controlOwner: `${prefix}control_owner`,
     pseudonymized: `${prefix}tier_pseudonymized`,
     pii: `${prefix}tier_pii`,
   };
