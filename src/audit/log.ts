@@ -1,4 +1,4 @@
-import { desc, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { ControlTx } from '../db/client.js';
 import { auditEvents } from '../db/schema.js';
 import { GENESIS_HASH, rowHash } from './chain.js';
@@ -35,8 +35,7 @@ const CHAIN_LOCK = 0x46445747; // "FDWG"
  * keeps the chain linear under concurrency; call this last in the transaction to hold it briefly.
  */
 export async function appendAudit(tx: ControlTx, event: AuditEvent): Promise<void> {
-  await tx.execute(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`);
-  const [last] = await tx.select({ hash: auditEvents.hash }).from(auditEvents).orderBy(desc(auditEvents.id)).limit(1);
+  const head = await tx.execute<{ head: string | null }>(sql`SELECT audit_chain_head(${CHAIN_LOCK}) AS head`);
   const fields = {
     at: new Date().toISOString(),
     actor: event.actor,
@@ -45,7 +44,7 @@ export async function appendAudit(tx: ControlTx, event: AuditEvent): Promise<voi
     requestId: event.requestId ?? null,
     dataset: event.dataset ?? null,
     details: event.details ?? {},
-    prevHash: last?.hash ?? GENESIS_HASH,
+    prevHash: head.rows[0]?.head ?? GENESIS_HASH,
   };
   await tx.insert(auditEvents).values({ ...fields, hash: await rowHash(fields) });
 }

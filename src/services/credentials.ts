@@ -1,5 +1,5 @@
 // Short-lived password credentials for an analyst's own PostgreSQL role.
-import { and, desc, eq, gt, isNull } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, sql } from 'drizzle-orm';
 import { appendAudit } from '../audit/log.js';
 import type { Identity } from '../auth/identity.js';
 import type { ControlDb } from '../db/client.js';
@@ -41,25 +41,29 @@ export class CredentialService {
 
   async issue(identity: Identity, requestedTtl?: number): Promise<IssuedCredential> {
     const ttlSeconds = Math.min(requestedTtl ?? this.policy.ttl_default, this.policy.ttl_max);
-    // Hashing runs while the admission check is on the wire.
+    // PBKDF2 runs off the main thread while the admission check and role setup are on the wire.
     const password = generatePassword();
-    const [analyst, verifier] = await Promise.all([this.gate.requireAdmitted(identity), scramSha256Verifier(password)]);
+    const verifier = scramSha256Verifier(password);
+    verifier.catch(() => {});
+    const analyst = await this.gate.requireAdmitted(identity);
     await this.provisioner.ensureAnalystRole(analyst.roleName);
     const issuedAt = this.now();
     const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000);
     const id = await this.db.transaction(async (tx) => {
-      await tx
-        .update(credentials)
-        .set({ revokedAt: issuedAt, revokedReason: 'superseded' })
-        .where(and(eq(credentials.analystId, analyst.id), isNull(credentials.revokedAt)));
-      const [row] = await tx
-        .insert(credentials)
-        .values({ analystId: analyst.id, roleName: analyst.roleName, issuedAt, expiresAt })
-        .returning({ id: credentials.id });
+      // Supersede the previous lease and record the new one in one statement.
+      const inserted = await tx.execute<{ id: number }>(sql`
+        WITH superseded AS (
+          UPDATE ${credentials} SET revoked_at = ${issuedAt.toISOString()}, revoked_reason = 'superseded'
+           WHERE analyst_id = ${analyst.id} AND revoked_at IS NULL
+        )
+        INSERT INTO ${credentials} (analyst_id, role_name, issued_at, expires_at)
+        VALUES (${analyst.id}, ${analyst.roleName}, ${issuedAt.toISOString()}, ${expiresAt.toISOString()})
+        RETURNING id`);
+      const row = inserted.rows[0];
       // The warehouse change happens inside the control transaction: if it fails, no lease is
       // recorded; if the commit fails after it, the reconciler finds a LOGIN role without a live
       // lease and closes it.
-      await this.provisioner.issue(analyst.roleName, { verifier, validUntil: expiresAt });
+      await this.provisioner.issue(analyst.roleName, { verifier: await verifier, validUntil: expiresAt });
       await appendAudit(tx, {
         action: 'credential.issued',
         actor: identity.username,

@@ -1,0 +1,507 @@
+// Bench: credential issue end to end (HTTP POST /api/credentials to a usable password), median and
+// p99, against the floor of a bare `ALTER ROLE ... PASSWORD ... VALID UNTIL` round trip measured in
+// the same run. Target: median(gate) <= 3 x median(floor).
+//
+//   npm run bench -- [--n 300] [--warmup 20] [--verify-every 25] [--messages 1000] [--out tmp/bench/credential-issue.json]
+//
+// Everything runs on loopback in this process: a fresh embedded PostgreSQL (scram-sha-256) in a temp
+// directory, the dev OIDC issuer, and the gate served over real HTTP. Alice signs in through the
+// issuer's login form and accepts the agreement, then the cases below run interleaved (rotating
+// order each iteration) so machine noise hits all of them alike:
+//
+//   gate      POST /api/credentials over HTTP, timed from send to parsed JSON (password in hand);
+//             every --verify-every iterations the password is used (pg login + SELECT 1), untimed.
+//   floor     ALTER ROLE <bench role> PASSWORD '<plaintext>' VALID UNTIL '<ts>' over a persistent
+//             superuser connection: the server does its own SCRAM hashing (the spec's floor).
+//   floor/v   the same with a SCRAM verifier computed beforehand (untimed), as the gate sends it.
+//   context   GET /healthz (HTTP + one DB round trip on each pool), GET /api/me (HTTP + session +
+//             two control queries), and a bare `SELECT 1` on a persistent connection.
+//
+// Note on the floor: PostgreSQL runs PBKDF2 on every `ALTER ROLE ... PASSWORD`, even for a ready
+// verifier (AlterRole -> plain_crypt_verify checks that the secret is not the empty password), so
+// the plaintext floor costs two server-side PBKDF2 runs and the verifier variant one.
+//
+// The gate's pools are created here and their clients' `query` is wrapped (outside src/) to count and
+// time every statement the gate sends per issue, which gives the breakdown without a profiler.
+// Exit code: 0 when the run completes (PASS or FAIL is a figure, not an error), 1 on any error.
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { serve } from '@hono/node-server';
+import pg from 'pg';
+import { createApp } from '../src/app.js';
+import { type AppConfig, FEDORA_SCOPES } from '../src/config.js';
+import { createPool } from '../src/db/client.js';
+import { demoAccounts } from '../src/dev/demo-accounts.js';
+import { startDevIssuer } from '../src/dev/oidc-issuer.js';
+import { createLogger } from '../src/log.js';
+import { prepareDatabases, urlWith } from '../src/node/databases.js';
+import { loadPolicy } from '../src/policy/load.js';
+import { scramSha256Verifier } from '../src/provisioner/scram.js';
+import { HttpSession, signIn } from '../test/support/http-session.js';
+import {
+  type BenchCase,
+  Cleanup,
+  type Summary,
+  environment,
+  fmtMs,
+  formatTable,
+  freePort,
+  parseArgs,
+  repoRoot,
+  runInterleaved,
+  startCluster,
+  summarize,
+  writeJson,
+} from './lib.js';
+
+const TARGET_RATIO = 3;
+
+const defaults = {
+  n: 300,
+  warmup: 20,
+  verifyEvery: 25,
+  messages: 1000,
+  out: 'tmp/bench/credential-issue.json',
+};
+let args = defaults;
+
+const say = (s = '') => process.stdout.write(`${s}\n`);
+const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+
+// ------------------------------------------------------------------------------------------------
+// Statement tracing on the gate's own pools (instrumentation lives here, not in src/).
+
+interface Stmt {
+  pool: 'control' | 'warehouse';
+  sql: string;
+  ms: number;
+}
+
+class StatementTrace {
+  /** Statements are attributed to the gate only while this is set (cases run one at a time). */
+  active: Stmt[] | null = null;
+
+  /** Wraps `query` of every client the pool creates; covers pool.query and checked-out clients. */
+  attach(pool: pg.Pool, name: Stmt['pool']): void {
+    pool.on('connect', (client: pg.PoolClient) => {
+      type AnyQuery = (...a: unknown[]) => unknown;
+      const original = (client.query as unknown as AnyQuery).bind(client);
+      const sqlOf = (a: unknown) =>
+        (typeof a === 'string' ? a : ((a as { text?: string } | undefined)?.text ?? '?')).replace(/\s+/g, ' ').trim();
+      const wrapped: AnyQuery = (...a) => {
+        const sink = this.active;
+        if (!sink) return original(...a);
+        const t0 = performance.now();
+        const record = () => sink.push({ pool: name, sql: sqlOf(a[0]), ms: performance.now() - t0 });
+        const last = a[a.length - 1];
+        if (typeof last === 'function') {
+          a[a.length - 1] = (err: unknown, res: unknown) => {
+            record();
+            (last as (e: unknown, r: unknown) => void)(err, res);
+          };
+          return original(...a);
+        }
+        const r = original(...a);
+        if (r && typeof (r as Promise<unknown>).then === 'function') {
+          (r as Promise<unknown>).then(record, record);
+        }
+        return r;
+      };
+      (client as unknown as { query: AnyQuery }).query = wrapped;
+    });
+  }
+}
+
+/** Short, password-free label for a statement (verifiers and timestamps elided). */
+function label(sql: string): string {
+  return sql
+    .replace(/'SCRAM-SHA-256\$[^']*'/g, "'<verifier>'")
+    .replace(/'\d{4}-\d\d-\d\dT[^']*'/g, "'<ts>'")
+    .replace(/"[a-z0-9_]+?_(alice|gate|tier_pseudonymized)"/g, '"<prefix>_$1"')
+    .slice(0, 110);
+}
+
+// ------------------------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  args = parseArgs(defaults);
+  const startedAt = new Date();
+  const cleanup = new Cleanup();
+  try {
+    return await run(cleanup, startedAt);
+  } finally {
+    const failed = await cleanup.run();
+    if (failed.length > 0) process.exitCode = 1;
+  }
+}
+
+async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
+  const n = Math.trunc(args.n);
+  const warmup = Math.trunc(args.warmup);
+  const verifyEvery = Math.max(1, Math.trunc(args.verifyEvery));
+  if (n < 1 || warmup < 0) throw new Error('--n must be >= 1 and --warmup >= 0');
+
+  // -- Infrastructure ------------------------------------------------------------------------------
+  const t0 = performance.now();
+  say('Starting embedded PostgreSQL in a temporary directory...');
+  const cluster = await startCluster();
+  cleanup.add('embedded PostgreSQL', () => cluster.stop());
+
+  const suffix = hex(4);
+  const prefix = `b${suffix}_`;
+  const policy = loadPolicy(path.join(repoRoot, 'policies'));
+  const warehouseDatabase = 'bench_warehouse';
+  const gatePassword = `gate-${hex(16)}`;
+  say(`Preparing databases (demo warehouse, ${args.messages.toLocaleString('en')} messages)...`);
+  const { controlUrl, warehouseUrl } = await prepareDatabases({
+    superuserUrl: cluster.superuserUrl,
+    controlDatabase: 'bench_control',
+    warehouseDatabase,
+    prefix,
+    gatePassword,
+    policy,
+    demo: { messages: args.messages, seed: 7, pseudonymKey: `key-${hex(8)}` },
+  });
+
+  const port = await freePort();
+  const publicUrl = `http://localhost:${port}`;
+  const clientId = `gate-${suffix}`;
+  const clientSecret = `secret-${hex(16)}`;
+  const issuer = await startDevIssuer({
+    port: await freePort(),
+    clients: [
+      {
+        client_id: clientId,
+        client_secret: clientSecret,
+        redirect_uris: [`${publicUrl}/auth/callback`],
+        post_logout_redirect_uris: [`${publicUrl}/`],
+      },
+    ],
+    accounts: demoAccounts,
+  });
+  cleanup.add('dev issuer', () => issuer.close());
+
+  const config: AppConfig = {
+    publicUrl,
+    demo: true,
+    rolePrefix: prefix,
+    sessionSecret: `session-${hex(32)}`,
+    oidc: {
+      issuer: issuer.issuer,
+      clientId,
+      clientSecret,
+      scopes: FEDORA_SCOPES,
+      usernameClaim: 'nickname',
+      groupsClaim: 'groups',
+    },
+    analystDb: { host: '127.0.0.1', port: cluster.port, database: warehouseDatabase },
+  };
+  const trace = new StatementTrace();
+  const controlPool = createPool(controlUrl);
+  const warehousePool = createPool(warehouseUrl);
+  trace.attach(controlPool, 'control');
+  trace.attach(warehousePool, 'warehouse');
+  cleanup.add('gate pools', () => Promise.allSettled([controlPool.end(), warehousePool.end()]));
+  // Production-like logging (one JSON line per request), written nowhere; errors are kept.
+  const gateErrors: string[] = [];
+  const logger = createLogger('info', (line) => {
+    if (line.includes('"level":"error"')) gateErrors.push(line);
+  });
+  const app = createApp({ config, policy, controlPool, warehousePool, logger });
+  const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', () => resolve());
+    server.once('error', reject);
+  });
+  void (server.address() as AddressInfo);
+  cleanup.add('HTTP server', async () => {
+    const s = server as unknown as { close(cb: (e?: Error) => void): void; closeAllConnections?: () => void };
+    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+    s.closeAllConnections?.();
+    await closed;
+  });
+
+  // -- Alice signs in and accepts the agreement ----------------------------------------------------
+  const alice = new HttpSession();
+  const end = await signIn(alice, publicUrl, 'alice', 'alice-demo');
+  await end.res.arrayBuffer();
+  if (end.res.status !== 200 || end.url.origin !== new URL(publicUrl).origin) {
+    throw new Error(`sign-in did not end on the gate: ${end.res.status} ${end.url}`);
+  }
+  const getJson = async (p: string) => {
+    const res = await alice.request(`${publicUrl}${p}`, { headers: { accept: 'application/json' } });
+    const body = (await res.json()) as Record<string, unknown>;
+    if (res.status !== 200) throw new Error(`GET ${p}: ${res.status} ${JSON.stringify(body)}`);
+    return body;
+  };
+  const postJson = (p: string, body: unknown) =>
+    alice.request(`${publicUrl}${p}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const me = (await getJson('/api/me')) as { agreement?: { version?: string } };
+  const version = me.agreement?.version;
+  if (!version) throw new Error(`GET /api/me has no agreement version: ${JSON.stringify(me)}`);
+  const accepted = await postJson('/api/agreement', { version });
+  if (accepted.status !== 200) throw new Error(`POST /api/agreement: ${accepted.status} ${await accepted.text()}`);
+  await accepted.arrayBuffer();
+
+  // -- Floor connections ---------------------------------------------------------------------------
+  const floorRole = `bench_floor_${suffix}`;
+  const floor = new pg.Client({ connectionString: urlWith(cluster.superuserUrl, warehouseDatabase) });
+  await floor.connect();
+  cleanup.add('floor connection', () => floor.end());
+  await floor.query(`CREATE ROLE ${floor.escapeIdentifier(floorRole)} LOGIN`);
+  const floorIdent = floor.escapeIdentifier(floorRole);
+  // The bootstrap revokes CONNECT from PUBLIC; the floor role needs it only for the final check.
+  await floor.query(`GRANT CONNECT ON DATABASE ${floor.escapeIdentifier(warehouseDatabase)} TO ${floorIdent}`);
+  const validUntil = () => new Date(Date.now() + policy.credentials.ttl_default * 1000).toISOString();
+  const pings = new pg.Client({ connectionString: urlWith(cluster.superuserUrl, warehouseDatabase) });
+  await pings.connect();
+  cleanup.add('ping connection', () => pings.end());
+
+  say(`Ready in ${((performance.now() - t0) / 1000).toFixed(1)} s. Measuring ${warmup} warm-up + ${n} iterations...`);
+
+  // -- Cases ---------------------------------------------------------------------------------------
+  interface Issued {
+    role: string;
+    password: string;
+  }
+  let verified = 0;
+  let lastIssued: Issued | undefined;
+  const gateStatements: Stmt[][] = [];
+  const scramMs: number[] = [];
+  let lastFloorPassword = '';
+
+  const usable = async (role: string, password: string) => {
+    const c = new pg.Client({ host: '127.0.0.1', port: cluster.port, database: warehouseDatabase, user: role, password });
+    await c.connect();
+    try {
+      const { rows } = await c.query<{ me: string }>('SELECT current_user AS me, 1 AS one');
+      if (rows[0]?.me !== role) throw new Error(`logged in as ${rows[0]?.me}, expected ${role}`);
+    } finally {
+      await c.end();
+    }
+  };
+
+  const GATE = 'gate: POST /api/credentials';
+  const FLOOR = 'floor: ALTER ROLE, plaintext';
+  const FLOOR_V = 'floor: ALTER ROLE, SCRAM verifier';
+  const HEALTHZ = 'http: GET /healthz';
+  const ME = 'http: GET /api/me';
+  const SELECT1 = 'pg: SELECT 1';
+
+  const cases: BenchCase[] = [
+    {
+      name: GATE,
+      prepare: () => {
+        trace.active = [];
+      },
+      run: async () => {
+        const res = await postJson('/api/credentials', {});
+        const body = (await res.json()) as { role?: string; password?: string; error?: unknown };
+        return { status: res.status, body };
+      },
+      check: async (out, iteration) => {
+        const stmts = trace.active ?? [];
+        trace.active = null;
+        const { status, body } = out as { status: number; body: { role?: string; password?: string; error?: unknown } };
+        if (status !== 201 || !body.password || !body.role) {
+          throw new Error(`POST /api/credentials: ${status} ${JSON.stringify(body.error ?? body).slice(0, 300)}`);
+        }
+        lastIssued = { role: body.role, password: body.password };
+        if (iteration >= 0) gateStatements.push(stmts);
+        if (iteration === -1 || (iteration >= 0 && iteration % verifyEvery === 0)) {
+          await usable(body.role, body.password);
+          verified++;
+        }
+      },
+    },
+    {
+      name: FLOOR,
+      prepare: () => {
+        lastFloorPassword = hex(24);
+        return `ALTER ROLE ${floorIdent} PASSWORD '${lastFloorPassword}' VALID UNTIL '${validUntil()}'`;
+      },
+      run: (sql) => floor.query(sql as string),
+    },
+    {
+      name: FLOOR_V,
+      prepare: async () => {
+        const s = performance.now();
+        const verifier = await scramSha256Verifier(hex(24));
+        scramMs.push(performance.now() - s);
+        return `ALTER ROLE ${floorIdent} PASSWORD '${verifier}' VALID UNTIL '${validUntil()}'`;
+      },
+      run: (sql) => floor.query(sql as string),
+    },
+    {
+      name: HEALTHZ,
+      run: async () => {
+        const res = await fetch(`${publicUrl}/healthz`);
+        await res.json();
+        return res.status;
+      },
+      check: (status) => {
+        if (status !== 200) throw new Error(`GET /healthz: ${String(status)}`);
+      },
+    },
+    { name: ME, run: () => getJson('/api/me') },
+    { name: SELECT1, run: () => pings.query('SELECT 1') },
+  ];
+
+  const loadBefore = os.loadavg().map((x) => x.toFixed(2));
+  const benchStart = performance.now();
+  let lastShown = 0;
+  const { samples, cpu } = await runInterleaved(cases, {
+    warmup,
+    iterations: n,
+    onProgress: (done, total) => {
+      const pct = Math.floor((done / total) * 100);
+      if (pct >= lastShown + 20 || done === total) {
+        lastShown = pct;
+        say(`  ${done}/${total}`);
+      }
+    },
+  });
+  const benchSeconds = (performance.now() - benchStart) / 1000;
+
+  // The last issued password still works (and the floor's plaintext password does too).
+  if (!lastIssued) throw new Error('nothing was issued');
+  await usable(lastIssued.role, lastIssued.password);
+  verified++;
+  await floor.query(`ALTER ROLE ${floorIdent} PASSWORD '${lastFloorPassword}' VALID UNTIL '${validUntil()}'`);
+  await usable(floorRole, lastFloorPassword);
+  if (gateErrors.length > 0) throw new Error(`the gate logged errors:\n${gateErrors.slice(0, 3).join('\n')}`);
+
+  // -- Figures -------------------------------------------------------------------------------------
+  const stats: Record<string, Summary> = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
+  const cpuStats: Record<string, Summary> = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, summarize(v)]));
+  const g = stats[GATE]!;
+  const f = stats[FLOOR]!;
+  const fv = stats[FLOOR_V]!;
+  const ratio = g.median / f.median;
+  const ratioV = g.median / fv.median;
+  const pass = ratio <= TARGET_RATIO;
+
+  say();
+  say(`Credential issue end to end: ${n} iterations (+${warmup} warm-up), interleaved, ${benchSeconds.toFixed(1)} s`);
+  say(`Passwords verified usable (pg login + SELECT 1): ${verified}`);
+  say(`Load average before/after: ${loadBefore.join(' ')} / ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`);
+  say();
+  const row = (name: string, s: Summary, note = '') => [
+    name,
+    fmtMs(s.median),
+    fmtMs(s.p95),
+    fmtMs(s.p99),
+    fmtMs(s.mean),
+    fmtMs(s.min),
+    fmtMs(s.max),
+    fmtMs(cpuStats[name]?.median ?? Number.NaN),
+    note,
+  ];
+  say(
+    formatTable(
+      ['case (ms)', 'median', 'p95', 'p99', 'mean', 'min', 'max', 'node cpu', ''],
+      [
+        row(GATE, g, 'measured'),
+        row(FLOOR, f, 'floor (spec)'),
+        row(FLOOR_V, fv, 'floor variant'),
+        row(HEALTHZ, stats[HEALTHZ]!, 'context'),
+        row(ME, stats[ME]!, 'context'),
+        row(SELECT1, stats[SELECT1]!, 'context'),
+      ],
+    ),
+  );
+  say();
+  say(`median(gate) / median(floor, plaintext) = ${ratio.toFixed(2)}x   target <= ${TARGET_RATIO}x   ${pass ? 'PASS' : 'FAIL'}`);
+  say(`median(gate) / median(floor, verifier)  = ${ratioV.toFixed(2)}x   (for reference)`);
+  say(`min(gate) / min(floor, plaintext)       = ${(g.min / f.min).toFixed(2)}x   (noise-free reference)`);
+
+  // -- Breakdown (statements the gate sent per issue, from the wrapped pool clients) ---------------
+  const perIssue = (pick: (s: Stmt) => boolean) => summarize(gateStatements.map((list) => list.filter(pick).reduce((a, s) => a + s.ms, 0)));
+  const countOf = (pool: Stmt['pool']) => summarize(gateStatements.map((list) => list.filter((s) => s.pool === pool).length));
+  const dbAll = perIssue(() => true);
+  const dbControl = perIssue((s) => s.pool === 'control');
+  const dbWarehouse = perIssue((s) => s.pool === 'warehouse');
+  const scram = summarize(scramMs);
+  const healthzOverhead = stats[HEALTHZ]!.median - stats[SELECT1]!.median;
+  // Statement shapes of one issue, with median time per position.
+  const shapes = (gateStatements[0] ?? []).map((s, i) => {
+    const sql = label(s.sql);
+    const times = gateStatements
+      .map((list) => list[i])
+      .filter((x): x is Stmt => x !== undefined && x.pool === s.pool && label(x.sql) === sql)
+      .map((x) => x.ms);
+    return { pool: s.pool, sql, medianMs: summarize(times).median, n: times.length };
+  });
+  say();
+  say('Breakdown of one issue (statement times as seen by the gate\'s pg clients; some overlap):');
+  say(
+    formatTable(
+      ['part', 'median ms', 'note'],
+      [
+        ['gate total (HTTP POST to JSON)', fmtMs(g.median), ''],
+        [
+          'DB statements, sum',
+          fmtMs(dbAll.median),
+          `${countOf('control').median} control + ${countOf('warehouse').median} warehouse statements`,
+        ],
+        ['  control database', fmtMs(dbControl.median), ''],
+        ['  warehouse (provisioner)', fmtMs(dbWarehouse.median), ''],
+        ['SCRAM verifier in JS (PBKDF2 4096)', fmtMs(scram.median), 'overlaps the admission query'],
+        ['Node CPU per issue (all threads)', fmtMs(cpuStats[GATE]!.median), 'gate + this bench client'],
+        ['HTTP + app overhead (healthz - SELECT 1)', fmtMs(healthzOverhead), 'no session, no body'],
+        ['rest (HTTP, session JWT, zod, JSON, event loop)', fmtMs(g.median - dbAll.median), 'gate total - DB sum'],
+      ],
+    ),
+  );
+  say();
+  say('Statements per issue, in order:');
+  say(formatTable(['#', 'pool', 'median ms', 'statement'], shapes.map((s, i) => [String(i + 1), s.pool, fmtMs(s.medianMs, 3), s.sql])));
+
+  const round = (xs: number[]) => xs.map((x) => Math.round(x * 1000) / 1000);
+  const file = writeJson(args.out, {
+    bench: 'credential-issue',
+    spec: 'credential issue end to end (HTTP POST to usable password), median and p99, vs bare ALTER ROLE ... PASSWORD ... VALID UNTIL; target median <= 3x floor',
+    startedAt: startedAt.toISOString(),
+    command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+    environment: environment(),
+    params: { n, warmup, verifyEvery, messages: args.messages, interleaved: true },
+    unit: 'ms',
+    results: stats,
+    nodeCpuMs: cpuStats,
+    ratio: { gateOverFloor: ratio, gateOverFloorVerifier: ratioV, minGateOverMinFloor: g.min / f.min, target: TARGET_RATIO, pass },
+    loadavgBefore: loadBefore.map(Number),
+    loadavgAfter: os.loadavg(),
+    verifiedPasswords: verified,
+    breakdown: {
+      dbStatementsSum: dbAll,
+      dbControl,
+      dbWarehouse,
+      statementsPerIssue: { control: countOf('control').median, warehouse: countOf('warehouse').median },
+      scramVerifierJs: scram,
+      httpOverheadHealthzMinusSelect1: healthzOverhead,
+      statements: shapes,
+    },
+    samples: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, round(v)])),
+  });
+  say();
+  say(`Wrote ${path.relative(process.cwd(), file) || file}`);
+  return 0;
+}
+
+main().then(
+  (code) => {
+    // undici keeps idle keep-alive sockets; do not wait for them.
+    process.exit(process.exitCode ?? code);
+  },
+  (err: unknown) => {
+    const usage = err instanceof Error && /^(unknown option|unexpected argument|--)/.test(err.message);
+    process.stderr.write(`bench failed: ${err instanceof Error ? (usage ? err.message : (err.stack ?? err.message)) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,302 @@
+// Shared helpers for the bench/ scripts: statistics, an interleaved timing loop, table printing,
+// a throwaway embedded PostgreSQL cluster and result files. No vitest, no app imports beyond the
+// embedded-postgres starter, so any bench can use it.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startEmbeddedPostgres } from '../src/dev/embedded-postgres.js';
+
+/** The repository root (bench/..), independent of the current directory. */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+// ------------------------------------------------------------------------------------------------
+// Command line
+
+/**
+ * Minimal `--name value` / `--name=value` / `--flag` parser. Unknown flags are an error, so a typo
+ * never silently runs the default.
+ */
+export function parseArgs<T extends Record<string, string | number | boolean>>(
+  defaults: T,
+  argv: string[] = process.argv.slice(2),
+): T {
+  const out: Record<string, string | number | boolean> = { ...defaults };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') continue;
+    const m = /^--([a-zA-Z][\w-]*)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new Error(`unexpected argument ${JSON.stringify(arg)}`);
+    const key = m[1]!.replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase());
+    if (!(key in defaults)) {
+      const known = Object.keys(defaults).map((k) => `--${k.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`);
+      throw new Error(`unknown option --${m[1]} (known: ${known.join(', ')})`);
+    }
+    const kind = typeof defaults[key];
+    if (kind === 'boolean' && m[2] === undefined) {
+      out[key] = true;
+      continue;
+    }
+    const raw = m[2] ?? argv[++i];
+    if (raw === undefined) throw new Error(`--${m[1]} needs a value`);
+    if (kind === 'number') {
+      const n = Number(raw);
+      if (!Number.isFinite(n)) throw new Error(`--${m[1]}: not a number: ${raw}`);
+      out[key] = n;
+    } else if (kind === 'boolean') {
+      out[key] = raw === 'true' || raw === '1';
+    } else {
+      out[key] = raw;
+    }
+  }
+  return out as T;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Statistics
+
+/** Nearest-rank percentile (p in 0..100) of an ascending array; NaN for an empty one. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  if (p <= 0) return sorted[0]!;
+  if (p >= 100) return sorted[sorted.length - 1]!;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+/** Median with the usual midpoint for even counts. */
+export function median(sorted: readonly number[]): number {
+  const n = sorted.length;
+  if (n === 0) return Number.NaN;
+  return n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
+}
+
+export interface Summary {
+  n: number;
+  min: number;
+  median: number;
+  p95: number;
+  p99: number;
+  mean: number;
+  max: number;
+  stdev: number;
+}
+
+export function summarize(samples: readonly number[]): Summary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const n = sorted.length;
+  const mean = n === 0 ? Number.NaN : sorted.reduce((s, x) => s + x, 0) / n;
+  const variance = n < 2 ? 0 : sorted.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1);
+  return {
+    n,
+    min: sorted[0] ?? Number.NaN,
+    median: median(sorted),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    mean,
+    max: sorted[n - 1] ?? Number.NaN,
+    stdev: Math.sqrt(variance),
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Timing loop
+
+export interface BenchCase {
+  name: string;
+  /** Untimed work before each timed call (e.g. precomputing an input); its result goes to `run`. */
+  prepare?: (iteration: number) => unknown | Promise<unknown>;
+  /** The timed work. */
+  run: (input: unknown, iteration: number) => unknown | Promise<unknown>;
+  /** Untimed work after the timed call (e.g. checking the result); gets what `run` returned. */
+  check?: (output: unknown, iteration: number) => void | Promise<void>;
+}
+
+export interface InterleavedOptions {
+  warmup: number;
+  iterations: number;
+  /** Called after every measured iteration (all cases), e.g. for a progress line. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface InterleavedResult {
+  /** Wall-clock milliseconds of each timed call, per case name. */
+  samples: Record<string, number[]>;
+  /**
+   * CPU milliseconds (user + system) this Node process spent during each timed call, all threads
+   * (so it includes the libuv thread pool, e.g. WebCrypto). Other processes (PostgreSQL) excluded.
+   */
+  cpu: Record<string, number[]>;
+}
+
+/**
+ * Runs every case once per iteration, in an order that rotates each iteration, so drift and noise
+ * (GC, CPU frequency, checkpoints) hit every case equally and no case always runs right after the
+ * same neighbour. Returns the timed samples (milliseconds) per case name; warm-up is discarded.
+ */
+export async function runInterleaved(cases: readonly BenchCase[], opts: InterleavedOptions): Promise<InterleavedResult> {
+  const samples: Record<string, number[]> = Object.fromEntries(cases.map((c) => [c.name, [] as number[]]));
+  const cpu: Record<string, number[]> = Object.fromEntries(cases.map((c) => [c.name, [] as number[]]));
+  const total = opts.warmup + opts.iterations;
+  for (let i = 0; i < total; i++) {
+    const measured = i >= opts.warmup;
+    const iteration = measured ? i - opts.warmup : -1 - i; // warm-up iterations are negative
+    for (let k = 0; k < cases.length; k++) {
+      const c = cases[(i + k) % cases.length]!;
+      const input = c.prepare ? await c.prepare(iteration) : undefined;
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      const output = await c.run(input, iteration);
+      const ms = performance.now() - t0;
+      const used = process.cpuUsage(c0);
+      if (c.check) await c.check(output, iteration);
+      if (measured) {
+        samples[c.name]!.push(ms);
+        cpu[c.name]!.push((used.user + used.system) / 1000);
+      }
+    }
+    if (measured) opts.onProgress?.(iteration + 1, opts.iterations);
+  }
+  return { samples, cpu };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Output
+
+export const fmtMs = (ms: number, digits = 2) => (Number.isFinite(ms) ? ms.toFixed(digits) : '-');
+
+/** A plain-text table; numeric-looking cells are right-aligned. */
+export function formatTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const numeric = (s: string) => /^[-+]?[\d.,]+\s*(x|%|ms)?$/.test(s) || s === '-';
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => (i > 0 && numeric(cell) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** Writes pretty JSON, creating directories as needed; returns the absolute path. */
+export function writeJson(file: string, data: unknown): string {
+  const abs = path.isAbsolute(file) ? file : path.resolve(repoRoot, file);
+  mkdirSync(path.dirname(abs), { recursive: true });
+  writeFileSync(abs, `${JSON.stringify(data, null, 2)}\n`);
+  return abs;
+}
+
+/** What machine and runtime produced a figure. */
+export function environment() {
+  const cpus = os.cpus();
+  return {
+    node: process.version,
+    platform: `${process.platform} ${os.release()} ${process.arch}`,
+    cpu: cpus[0]?.model ?? 'unknown',
+    cpus: cpus.length,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    /** 1/5/15-minute load averages: a loaded machine makes every figure noisier. */
+    loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Infrastructure
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface BenchCluster {
+  superuserUrl: string;
+  port: number;
+  dir: string;
+  /** Server log lines (kept in memory; the cluster is short-lived). */
+  logs: string[];
+  /** Stops the server and removes its directory; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A fresh embedded PostgreSQL (scram-sha-256, loopback only) in a new temporary directory, removed
+ * again by stop(). `settings` are extra server `-c` options.
+ */
+export async function startCluster(opts: { settings?: Record<string, string>; tmpPrefix?: string } = {}): Promise<BenchCluster> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), opts.tmpPrefix ?? 'fdwg-bench-'));
+  const logs: string[] = [];
+  let handle: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
+  try {
+    handle = await startEmbeddedPostgres({
+      dir,
+      port: await freePort(),
+      settings: opts.settings,
+      onLog: (line) => logs.push(line),
+    });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  let stopped = false;
+  const h = handle;
+  return {
+    superuserUrl: h.superuserUrl,
+    port: h.port,
+    dir,
+    logs,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      try {
+        await h.stop();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/**
+ * Runs cleanup steps in reverse registration order exactly once, also on SIGINT/SIGTERM, so an
+ * interrupted bench does not leave a postgres running or a temp directory behind.
+ */
+export class Cleanup {
+  private steps: Array<{ name: string; fn: () => unknown | Promise<unknown> }> = [];
+  private running?: Promise<string[]>;
+
+  constructor() {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(sig, () => {
+        process.stderr.write(`\n${sig}: cleaning up...\n`);
+        void this.run().finally(() => process.exit(130));
+      });
+    }
+  }
+
+  add(name: string, fn: () => unknown | Promise<unknown>): void {
+    this.steps.push({ name, fn });
+  }
+
+  /** Returns the names of steps that failed (each failure is also printed). */
+  run(): Promise<string[]> {
+    this.running ??= (async () => {
+      const failed: string[] = [];
+      for (const step of this.steps.reverse()) {
+        try {
+          await step.fn();
+        } catch (err) {
+          failed.push(step.name);
+          process.stderr.write(`cleanup "${step.name}" failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        }
+      }
+      return failed;
+    })();
+    return this.running;
+  }
+}
