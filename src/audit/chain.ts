@@ -24,8 +24,13 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
+/** The exact text that is hashed for a row. */
+export function canonicalRowText(f: ChainedFields): string {
+  return canonicalJson([f.at, f.actor, f.subject, f.action, f.requestId, f.dataset, f.details, f.prevHash]);
+}
+
 export async function rowHash(f: ChainedFields): Promise<string> {
-  const text = canonicalJson([f.at, f.actor, f.subject, f.action, f.requestId, f.dataset, f.details, f.prevHash]);
+  const text = canonicalRowText(f);
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }

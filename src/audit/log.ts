@@ -12,6 +12,8 @@ export const auditActions = [
   'credential.issued',
   'credential.revoked',
   'credential.expired',
+  /** A statement that touched a PII table, from pgaudit's log inside PostgreSQL. */
+  'pii.read',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

@@ -1,7 +1,7 @@
 // The gate's own state (the control database). The warehouse is not described here: the gate only
 // manages roles and grants there, it owns no tables.
 import { sql } from 'drizzle-orm';
-import { bigserial, index, integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, index, integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 export const analysts = pgTable('analysts', {
   id: serial('id').primaryKey(),
@@ -64,5 +64,33 @@ export const auditEvents = pgTable(
     prevHash: text('prev_hash').notNull(),
     hash: text('hash').notNull(),
   },
-  (t) => [index('audit_events_subject').on(t.subject, t.id), index('audit_events_action').on(t.action, t.id)],
+  (t) => [
+    index('audit_events_subject').on(t.subject, t.id),
+    index('audit_events_action').on(t.action, t.id),
+    index('audit_events_actor').on(t.actor, t.id),
+    index('audit_events_dataset').on(t.dataset, t.id),
+    index('audit_events_request').on(t.requestId, t.id),
+    // `at` grows with `id` (it is set under the chain lock), so a time range maps to an id range.
+    index('audit_events_at').on(t.at),
+  ],
 );
+
+/**
+ * Statement text of PII reads, kept apart from the chained event (which stores only its SHA-256),
+ * so that retention can blank the text without breaking the chain.
+ */
+export const piiReadStatements = pgTable('pii_read_statements', {
+  eventId: bigint('event_id', { mode: 'number' })
+    .primaryKey()
+    .references(() => auditEvents.id),
+  statement: text('statement'),
+  statementSha256: text('statement_sha256').notNull(),
+  prunedAt: timestamp('pruned_at', { withTimezone: true }),
+});
+
+/** How far each log source (a PostgreSQL log file) has been ingested. */
+export const ingestCursors = pgTable('ingest_cursors', {
+  source: text('source').primaryKey(),
+  position: bigint('position', { mode: 'number' }).notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});

@@ -49,6 +49,7 @@ class Scene {
   get prng(): Prng {
     return this.ctx.prng;
   }
+  /** Users are picked by rank: the first (the demo accounts) are among the most active. */
   user(): DemoUser {
     return this.ctx.users[this.prng.skewed(this.ctx.users.length)] as DemoUser;
   }

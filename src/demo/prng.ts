@@ -67,7 +67,7 @@ export class Prng {
    * Index in [0, n) skewed towards 0 (P(i) falls off like a power law): a few very active
    * contributors and a long tail, as on the real bus.
    */
-  skewed(n: number, exponent = 2.5): number {
+  skewed(n: number, exponent = 2): number {
     return Math.min(n - 1, Math.floor(n * this.next() ** exponent));
   }
 

@@ -18,12 +18,12 @@ export const SURNAMES = [
   'Weber', 'Wong', 'Yilmaz', 'Zhang', 'Zima',
 ] as const;
 
-/** Demo accounts that always exist (the gate's demo logins map to them). */
+/** Demo accounts that always exist; display names as in the dev OIDC issuer (src/dev/demo-accounts.ts). */
 export const DEMO_ACCOUNTS = [
-  { username: 'alice', fullName: 'Alice Liddell' },
-  { username: 'bob', fullName: 'Bob Kowalski' },
-  { username: 'carol', fullName: 'Carol Danvers' },
-  { username: 'mallory', fullName: 'Mallory Knox' },
+  { username: 'alice', fullName: 'Alice Analyst' },
+  { username: 'bob', fullName: 'Bob Approver' },
+  { username: 'carol', fullName: 'Carol Auditor' },
+  { username: 'mallory', fullName: 'Mallory Packager' },
 ] as const;
 
 /** Packages named as they are, plus stems that get an ecosystem prefix (python-, rust-, ...). */

@@ -58,8 +58,9 @@ export async function prepareDatabases(o: PrepareOptions): Promise<{ controlUrl:
       const summary = await loadDemoWarehouse(c, o.demo);
       log(`Demo warehouse ready: ${summary.messages.toLocaleString('en')} messages, ${summary.users} users, in ${summary.seconds.toFixed(1)} s.`);
     }
-    const { rows } = await c.query<{ v: string; me: string }>(
-      `SELECT current_setting('server_version_num') AS v, current_user AS me`,
+    const { rows } = await c.query<{ v: string; me: string; preload: string }>(
+      `SELECT current_setting('server_version_num') AS v, current_user AS me,
+              current_setting('shared_preload_libraries') AS preload`,
     );
     const statements = bootstrapSql({
       prefix: o.prefix,
@@ -68,6 +69,7 @@ export async function prepareDatabases(o: PrepareOptions): Promise<{ controlUrl:
       gatePasswordVerifier: await scramSha256Verifier(o.gatePassword),
       serverVersionNum: Number(rows[0]!.v),
       policy: o.policy,
+      pgaudit: /(^|,)\s*pgaudit\s*(,|$)/.test(rows[0]!.preload),
     });
     for (const s of statements) await c.query(s);
   });

@@ -13,6 +13,8 @@ export interface BootstrapOptions {
   gatePasswordVerifier: string;
   serverVersionNum: number;
   policy: Pick<Policy, 'tiers'>;
+  /** True when the server preloads pgaudit: PII reads are then logged through the audit role. */
+  pgaudit?: boolean;
 }
 
 const createRole = (name: string, attrs: string) =>
@@ -36,6 +38,7 @@ export function bootstrapSql(o: BootstrapOptions): string[] {
   return [
     createRole(r.pseudonymized, 'NOLOGIN'),
     createRole(r.pii, 'NOLOGIN'),
+    createRole(r.piiAudit, 'NOLOGIN'),
     createRole(r.gate, 'LOGIN'),
     `ALTER ROLE ${qi(r.gate)} WITH LOGIN CREATEROLE NOSUPERUSER NOCREATEDB NOREPLICATION NOBYPASSRLS PASSWORD ${quoteLiteral(o.gatePasswordVerifier)}`,
     // Read-only analysts: no temp tables, no objects in public, connect only through the tier group.
@@ -44,6 +47,12 @@ export function bootstrapSql(o: BootstrapOptions): string[] {
     `REVOKE CREATE ON SCHEMA public FROM PUBLIC`,
     ...tier(r.pseudonymized, o.policy.tiers.pseudonymized.schemas),
     ...tier(r.pii, o.policy.tiers.pii.schemas),
+    // pgaudit logs a statement when the audit role holds the privilege it used on the relation.
+    ...o.policy.tiers.pii.schemas.flatMap((s) => [
+      `GRANT SELECT ON ALL TABLES IN SCHEMA ${qi(s)} TO ${qi(r.piiAudit)}`,
+      `ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA ${qi(s)} GRANT SELECT ON TABLES TO ${qi(r.piiAudit)}`,
+    ]),
+    ...(o.pgaudit ? [`ALTER DATABASE ${db} SET pgaudit.role = ${quoteLiteral(r.piiAudit)}`] : []),
     // PG16+: a CREATEROLE role can only grant roles it holds with ADMIN; INHERIT/SET FALSE keep the
     // gate itself from reading any data. PG15 lets CREATEROLE grant any non-superuser role.
     ...(pg16

@@ -6,6 +6,8 @@ export function managedRoles(prefix: string) {
     controlOwner: `${prefix}control_owner`,
     pseudonymized: `${prefix}tier_pseudonymized`,
     pii: `${prefix}tier_pii`,
+    /** pgaudit's object-audit role: holds SELECT on exactly the PII tables; NOLOGIN, granted to nobody. */
+    piiAudit: `${prefix}pii_audit`,
   };
 }
 export type ManagedRoles = ReturnType<typeof managedRoles>;
