@@ -65,6 +65,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
         frameAncestors: ["'none'"],
         baseUri: ["'none'"],
       },
+      // Chromium sends `Origin: null` on form posts under no-referrer, which the origin check refuses.
+      referrerPolicy: 'same-origin',
       strictTransportSecurity: config.publicUrl.startsWith('https://') ? 'max-age=31536000; includeSubDomains' : false,
     }),
   );

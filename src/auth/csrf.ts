@@ -12,7 +12,8 @@ export function sameOrigin(publicUrl: string): MiddlewareHandler {
     if (!SAFE.has(c.req.method)) {
       const from = c.req.header('origin');
       const site = c.req.header('sec-fetch-site');
-      if ((from && from !== origin) || site === 'cross-site') {
+      // Same-site is not enough: other ports on the same host (the dev issuer) are same-site.
+      if ((from && from !== origin) || (site && site !== 'same-origin' && site !== 'none')) {
         throw new AppError('csrf_failed', 'Cross-site request refused.');
       }
     }

@@ -61,9 +61,9 @@ export function HomePage(ctx: PageContext & { status: GateStatus; agreementText:
         <div class="card">
           <h2>{agreement.title} (version {agreement.version})</h2>
           <div class="agreement" tabindex={0}>
-            {ctx.agreementText}
+            {ctx.agreementText.replace(/^#[^\n]*\n+/, '')}
           </div>
-          <form method="post" action="/agreement" class="row" style="margin-top:1rem">
+          <form method="post" action="/agreement" class="row mt">
             <input type="hidden" name="_csrf" value={ctx.csrf ?? ''} />
             <input type="hidden" name="version" value={agreement.version} />
             <button type="submit">I accept the agreement</button>
@@ -96,7 +96,7 @@ export function HomePage(ctx: PageContext & { status: GateStatus; agreementText:
             <button type="submit">Get credentials</button>
           </form>
           {lease && (
-            <form method="post" action="/credentials/revoke" class="row" style="margin-top:.75rem">
+            <form method="post" action="/credentials/revoke" class="row mt">
               <input type="hidden" name="_csrf" value={ctx.csrf ?? ''} />
               <button class="danger" type="submit">
                 Revoke now and end my sessions
@@ -135,12 +135,12 @@ export function NotAdmittedPage(ctx: PageContext & { groups: string[]; memberGro
   );
 }
 
-function Snippet(props: { id: string; label: string; text: string }) {
+function Snippet(props: { id: string; name: string; label: string; text: string }) {
   return (
     <div class="snippet">
       <div class="head">
         <strong>{props.label}</strong>
-        <button class="secondary small" type="button" data-copy={props.id}>
+        <button class="secondary small" type="button" data-copy={props.id} aria-label={`Copy ${props.name}`}>
           Copy
         </button>
       </div>
@@ -150,7 +150,8 @@ function Snippet(props: { id: string; label: string; text: string }) {
 }
 
 const copyScript = `document.querySelectorAll('[data-copy]').forEach(function(b){b.addEventListener('click',function(){
-var t=document.getElementById(b.getAttribute('data-copy')).textContent;var done=function(){b.textContent='Copied';setTimeout(function(){b.textContent='Copy'},1500)};
+var t=document.getElementById(b.getAttribute('data-copy')).textContent;var live=document.getElementById('copy-status');
+var done=function(){b.textContent='Copied';live.textContent=b.getAttribute('aria-label').replace('Copy ','')+' copied';setTimeout(function(){b.textContent='Copy'},1500)};
 if(navigator.clipboard){navigator.clipboard.writeText(t).then(done,function(){b.textContent='Select and copy'})}else{b.textContent='Select and copy'}})});`;
 
 export function CredentialPage(ctx: PageContext & { credential: IssuedCredential; snippets: ConnectionSnippets; target: { host: string; port: number; database: string } }) {
@@ -169,7 +170,7 @@ export function CredentialPage(ctx: PageContext & { credential: IssuedCredential
           </dd>
           <dt>Password</dt>
           <dd>
-            <code id="cred-password">{cr.password}</code> <button class="secondary small" type="button" data-copy="cred-password">Copy</button>
+            <code id="cred-password">{cr.password}</code> <button class="secondary small" type="button" data-copy="cred-password" aria-label="Copy password">Copy</button>
           </dd>
           <dt>Valid until</dt>
           <dd>
@@ -184,14 +185,15 @@ export function CredentialPage(ctx: PageContext & { credential: IssuedCredential
             <code id="cred-database">{target.database}</code>
           </dd>
         </dl>
-        <Snippet id="snip-psql" label="psql (reads the password from ~/.pgpass or asks for it)" text={s.psql} />
-        <Snippet id="snip-uri" label="Connection URI (pandas, SQLAlchemy, DBeaver)" text={s.uri} />
-        <Snippet id="snip-pgpass" label="~/.pgpass line (chmod 600 ~/.pgpass)" text={s.pgpass} />
-        <Snippet id="snip-service" label={`~/.pg_service.conf section (then: psql service=${s.serviceName})`} text={s.pgService} />
+        <Snippet id="snip-psql" name="psql command" label="psql (reads the password from ~/.pgpass or asks for it)" text={s.psql} />
+        <Snippet id="snip-uri" name="connection URI" label="Connection URI (pandas, SQLAlchemy, DBeaver)" text={s.uri} />
+        <Snippet id="snip-pgpass" name="pgpass line" label="~/.pgpass line (chmod 600 ~/.pgpass)" text={s.pgpass} />
+        <Snippet id="snip-service" name="service section" label={`~/.pg_service.conf section (then: psql service=${s.serviceName})`} text={s.pgService} />
         <p>
           <a href="/">Back to your access</a>
         </p>
       </div>
+      <div id="copy-status" class="sr-only" role="status" aria-live="polite"></div>
       <script nonce={ctx.nonce}>{raw(copyScript)}</script>
     </Layout>
   );
