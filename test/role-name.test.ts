@@ -8,7 +8,7 @@ const LONG_PREFIX = 'abcdefghijklmnop'; // 16 chars, the maximum: stresses the 6
 const ROLE_RE = /^[a-z_][a-z0-9_]*$/;
 
 function checkShape(prefix: string, role: string): void {
-  expect(role.startsWith(`${prefix}_`)).toBe(true);
+  expect(role.startsWith(prefix.endsWith('_') ? prefix : `${prefix}_`)).toBe(true);
   expect(role).toMatch(ROLE_RE);
   expect(new TextEncoder().encode(role).length).toBeLessThanOrEqual(63);
   expect(isSafeIdentifier(role)).toBe(true);
@@ -63,6 +63,9 @@ const ADVERSARIAL = [
 describe('analystRoleName: examples', () => {
   test('clean usernames are kept readable, everything else gets a hash suffix', async () => {
     expect(await analystRoleName(P, 'alice')).toBe('fdwg_alice');
+    // A prefix that already ends in '_' (the configured default `fdwg_`) gives the same names.
+    expect(await analystRoleName(`${P}_`, 'alice')).toBe('fdwg_alice');
+    expect(await analystRoleName(`${P}_`, 'ALICE')).toBe(await analystRoleName(P, 'ALICE'));
     expect(await analystRoleName(P, 'a1_b2')).toBe('fdwg_a1_b2');
     expect(await analystRoleName(P, '42')).toBe('fdwg_42');
     expect(await analystRoleName(P, 'a'.repeat(46))).toBe(`fdwg_${'a'.repeat(46)}`);

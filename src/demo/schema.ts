@@ -71,6 +71,11 @@ CREATE TABLE pii.message_text (
 COMMENT ON COLUMN pii.message_text.msg_id IS 'messages.msg_id (the UUID) in datanommer and pseudonymized';
 `;
 
+export const COPY_BRIDGES_SQL = `
+INSERT INTO pseudonymized.users_messages SELECT * FROM datanommer.users_messages;
+INSERT INTO pseudonymized.packages_messages SELECT * FROM datanommer.packages_messages;
+`;
+
 // Statistics on the whole msg/headers documents cost ~1 s per 100k rows (sorting 30k sampled
 // jsonb values) and barely help plans: conditions like msg->>'x' = ... never use them.
 const PLAIN_MESSAGE_COLUMNS = (agentColumn: string) =>

@@ -6,7 +6,7 @@ import { generateMessage, type GeneratorContext } from './messages.js';
 import { makePackages, makeUsers } from './population.js';
 import { Prng } from './prng.js';
 import { pseudonymTable } from './pseudonym.js';
-import { CREATE_SQL, FINISH_SQL, SCHEMAS } from './schema.js';
+import { COPY_BRIDGES_SQL, CREATE_SQL, FINISH_SQL, SCHEMAS } from './schema.js';
 import { transformMessage } from './transform.js';
 import type { DemoPackage, DemoUser, JsonObject } from './types.js';
 
@@ -54,10 +54,8 @@ function messageBatches() {
   return {
     source: new RowBatch<Row>('datanommer.messages', messageSpec('agent_name')),
     pseudo: new RowBatch<Row>('pseudonymized.messages', messageSpec('agent_pseudonym')),
-    sourceUsers: bridge('datanommer.users_messages', 'user_id'),
-    pseudoUsers: bridge('pseudonymized.users_messages', 'user_id'),
-    sourcePackages: bridge('datanommer.packages_messages', 'package_id'),
-    pseudoPackages: bridge('pseudonymized.packages_messages', 'package_id'),
+    users: bridge('datanommer.users_messages', 'user_id'),
+    packages: bridge('datanommer.packages_messages', 'package_id'),
     texts: new RowBatch<Row>('pii.message_text', [
       ['msg_id', 'text'],
       ['kind', 'text'],
@@ -112,14 +110,10 @@ export async function loadDemoWarehouse(db: pg.ClientBase, opts: DemoWarehouseOp
         b.source.push({ ...common, agent_name: src.agentName, msg: src.msg, headers: src.headers });
         b.pseudo.push({ ...common, agent_pseudonym: p.agentPseudonym, msg: p.msg, headers: p.headers });
         for (const u of src.usernames) {
-          const link = { user_id: userIds.get(u) as number, msg_id: src.id, msg_timestamp: src.timestamp };
-          b.sourceUsers.push(link);
-          b.pseudoUsers.push(link);
+          b.users.push({ user_id: userIds.get(u) as number, msg_id: src.id, msg_timestamp: src.timestamp });
         }
         for (const name of src.packages) {
-          const link = { package_id: packageIds.get(name) as number, msg_id: src.id, msg_timestamp: src.timestamp };
-          b.sourcePackages.push(link);
-          b.pseudoPackages.push(link);
+          b.packages.push({ package_id: packageIds.get(name) as number, msg_id: src.id, msg_timestamp: src.timestamp });
         }
         for (const t of texts) {
           b.texts.push({ msg_id: t.msgId, kind: t.kind, author_name: t.authorName, author_email: t.authorEmail, body: t.body });
@@ -134,6 +128,9 @@ export async function loadDemoWarehouse(db: pg.ClientBase, opts: DemoWarehouseOp
     }
     if (inFlight) await inFlight;
 
+    // Bridge rows hold only ids and times (user ids map to pseudonyms in pseudonymized.users),
+    // so the pseudonymized tier gets a server-side copy instead of a second upload.
+    await db.query(COPY_BRIDGES_SQL);
     await db.query(FINISH_SQL);
     await db.query('COMMIT');
   } catch (e) {

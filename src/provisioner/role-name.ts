@@ -81,9 +81,11 @@ export async function analystRoleName(prefix: string, username: string): Promise
   if (typeof username !== 'string' || username.length === 0) throw new TypeError('username must be a non-empty string');
   if (/\p{Cs}/u.test(username)) throw new TypeError('username is not well-formed Unicode (unpaired surrogate)');
 
-  if (username.length <= MAX_REMAINDER && CLEAN_RE.test(username)) return `${prefix}_${username}`;
+  // `fdwg_` and `fdwg` both give `fdwg_alice`: the separator is there once.
+  const head = prefix.endsWith('_') ? prefix : `${prefix}_`;
+  if (username.length <= MAX_REMAINDER && CLEAN_RE.test(username)) return `${head}${username}`;
 
   const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(username));
   const hash = base32(new Uint8Array(digest, 0, (HASH_CHARS * 5) / 8));
-  return `${prefix}_${readable(username)}__${hash}`;
+  return `${head}${readable(username)}__${hash}`;
 }
