@@ -2,7 +2,7 @@
 // a throwaway embedded PostgreSQL cluster and result files. No vitest, no app imports beyond the
 // embedded-postgres starter, so any bench can use it.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { freePort } from '../src/dev/net.js';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -203,16 +203,8 @@ export function environment() {
 // ------------------------------------------------------------------------------------------------
 // Infrastructure
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
+
 
 export interface BenchCluster {
   superuserUrl: string;

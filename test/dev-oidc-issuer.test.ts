@@ -1,7 +1,7 @@
 // Drives the bundled development OIDC provider like a browser + relying party would: plain fetch,
 // manual redirects and cookies, PKCE S256, client_secret_basic.
 import { createHash, randomBytes } from 'node:crypto';
-import net from 'node:net';
+import { freePort } from '../src/dev/net.js';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { demoAccounts } from '../src/dev/demo-accounts.js';
@@ -13,16 +13,6 @@ const REDIRECT_URI = 'http://localhost:9999/callback';
 const POST_LOGOUT_URI = 'http://localhost:9999/logged-out';
 const FEDORA_SCOPE = `openid email profile ${FEDORA_GROUPS_SCOPE} ${FEDORA_AGREEMENTS_SCOPE}`;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Just enough of a browser: a cookie jar honouring Path, and no automatic redirects. */
 class Browser {

@@ -1,21 +1,13 @@
 // One real PostgreSQL (scram-sha-256) for the whole run; each test file makes its own databases
 // and uses its own role prefix, so files run in parallel without seeing each other.
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../../src/dev/embedded-postgres.js';
+import { freePort } from '../../src/dev/net.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
+
 
 export default async function setup(project: TestProject) {
   // A fresh directory per run: two runs at once must not share (or wipe) one cluster.

@@ -31,12 +31,4 @@ export async function createDatabase(prefix = 't'): Promise<string> {
   return name;
 }
 
-export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+export { withClient } from '../../src/node/databases.js';
