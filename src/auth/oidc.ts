@@ -18,6 +18,7 @@ import { createMiddleware } from 'hono/factory';
 import { HTTPException } from 'hono/http-exception';
 import type { AppConfig } from '../config.js';
 import { AppError } from '../errors.js';
+import { createBearerVerifier } from './bearer.js';
 import type { Identity } from './identity.js';
 
 export const SESSION_COOKIE = 'fdwg-session';
@@ -104,8 +105,27 @@ export function createOidc(config: AppConfig) {
     }
   }
 
-  /** Reads (and if due, refreshes) the session. Sets c.var.identity; never logs anyone out on a network error. */
+  const verifyBearer = createBearerVerifier(config, async () => {
+    const as = discovery?.as;
+    if (as?.jwks_uri) return as.jwks_uri;
+    throw new AppError('idp_unavailable', 'The sign-in service has not been reached yet; try again in a moment.');
+  });
+
+  /**
+   * Sets c.var.identity from a bearer token (API callers) or from the session cookie, refreshing
+   * it when due; never logs anyone out on a network error.
+   */
   const loadIdentity = createMiddleware<{ Variables: { identity: Identity | null } }>(async (c, next) => {
+    const authorization = c.req.header('authorization');
+    if (authorization !== undefined) {
+      const token = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
+      if (!token || !c.req.path.startsWith('/api/')) {
+        throw new AppError('unauthenticated', 'Use "Authorization: Bearer <token>" on /api routes only.');
+      }
+      await authorizationServer(c);
+      c.set('identity', await verifyBearer(token));
+      return next();
+    }
     let auth: OidcAuth | null = null;
     try {
       auth = await getAuth(c);
