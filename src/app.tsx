@@ -90,7 +90,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
         await fn();
         return [name, { ok: true }] as const;
       } catch (err) {
-        return [name, { ok: false, error: (err as Error).message?.slice(0, 200) ?? 'unreachable' }] as const;
+        // The reason goes to the log, not to this unauthenticated endpoint.
+        logger.warn('health check failed', { check: name, error: (err as Error).message });
+        return [name, { ok: false, error: 'not answering' }] as const;
       }
     };
     const checks = Object.fromEntries(

@@ -266,6 +266,32 @@ describe('someone outside the FDWG (mallory)', () => {
   });
 });
 
+describe('an analyst who left the FDWG', () => {
+  test('loses her live credential and sessions at her next sign-in', async () => {
+    const { session } = await signedIn('alice');
+    const { data } = await issue(session);
+    const live = analystClient(gate, data.role, data.password);
+    live.on('error', () => {});
+    await live.connect();
+    gate.issuer.setAccountGroups('alice', ['packager']);
+    try {
+      const again = await signedIn('alice');
+      expect(again.end.res.status).toBe(403);
+      await expect(live.query('SELECT 1')).rejects.toThrow();
+      await expect(analystClient(gate, data.role, data.password).connect()).rejects.toThrow();
+      const event = (await auditRows()).filter((r) => r.action === 'credential.revoked').at(-1);
+      expect(event).toMatchObject({ actor: 'system:gate', subject: 'alice' });
+      expect(event.details.reason).toBe('no longer an FDWG member');
+      // Nothing live is left, so signing in again logs nothing more.
+      const count = (await auditRows()).filter((r) => r.action === 'credential.revoked').length;
+      await signedIn('alice');
+      expect((await auditRows()).filter((r) => r.action === 'credential.revoked').length).toBe(count);
+    } finally {
+      gate.issuer.setAccountGroups('alice', ['fdwg']);
+    }
+  });
+});
+
 describe('the gate itself', () => {
   test('its warehouse login can create roles but is not a superuser', async () => {
     await withClient(gate.warehouseAdminUrl, async (c) => {

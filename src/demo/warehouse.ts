@@ -97,18 +97,33 @@ export async function loadDemoWarehouse(db: pg.ClientBase, opts: DemoWarehouseOp
       for (let k = first; k < end; k++) {
         const src = generateMessage(ctx, k);
         const { message: p, texts } = transformMessage(src, pseudonyms);
-        const common = {
+        // Plain literals, not a spread of shared fields: this runs 200,000 times per load.
+        b.source.push({
           id: src.id,
           msg_id: src.msgId,
           i: src.i,
           topic: src.topic,
           timestamp: src.timestamp,
           category: src.category,
+          agent_name: src.agentName,
           source_name: src.sourceName,
           source_version: src.sourceVersion,
-        };
-        b.source.push({ ...common, agent_name: src.agentName, msg: src.msg, headers: src.headers });
-        b.pseudo.push({ ...common, agent_pseudonym: p.agentPseudonym, msg: p.msg, headers: p.headers });
+          msg: src.msg,
+          headers: src.headers,
+        });
+        b.pseudo.push({
+          id: p.id,
+          msg_id: p.msgId,
+          i: p.i,
+          topic: p.topic,
+          timestamp: p.timestamp,
+          category: p.category,
+          agent_pseudonym: p.agentPseudonym,
+          source_name: p.sourceName,
+          source_version: p.sourceVersion,
+          msg: p.msg,
+          headers: p.headers,
+        });
         for (const u of src.usernames) {
           b.users.push({ user_id: userIds.get(u) as number, msg_id: src.id, msg_timestamp: src.timestamp });
         }

@@ -3,13 +3,13 @@ import { and, desc, eq, gt, isNull, sql } from 'drizzle-orm';
 import { appendAudit } from '../audit/log.js';
 import type { Identity } from '../auth/identity.js';
 import type { ControlDb } from '../db/client.js';
-import { credentials } from '../db/schema.js';
+import { analysts, credentials } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
 import { generatePassword } from '../provisioner/password.js';
 import type { Provisioner } from '../provisioner/provisioner.js';
 import { scramSha256Verifier } from '../provisioner/scram.js';
-import type { GateService } from './gate.js';
+import type { AnalystRecord, GateService } from './gate.js';
 
 export interface IssuedCredential {
   id: number;
@@ -21,6 +21,11 @@ export interface IssuedCredential {
   ttlSeconds: number;
   /** True when the requested lifetime was cut to the policy maximum. */
   capped: boolean;
+}
+
+export interface RevokeResult {
+  sessionsEnded: number;
+  leasesRevoked: number;
 }
 
 export interface CredentialLease {
@@ -98,10 +103,30 @@ export class CredentialService {
    * Ends the analyst's access now: no new logins, live sessions terminated. Works even without a
    * live lease, so "revoke" is always safe to press.
    */
-  async revoke(identity: Identity): Promise<{ sessionsEnded: number; leasesRevoked: number }> {
+  async revoke(identity: Identity): Promise<RevokeResult> {
     const status = await this.gate.status(identity);
     if (!status.analyst) throw new AppError('not_admitted', 'You have no warehouse role to revoke.');
-    const analyst = status.analyst;
+    return this.endAccess(status.analyst, identity.username, 'revoked by analyst');
+  }
+
+  /**
+   * Someone who is no longer an FDWG member (seen at sign-in) keeps nothing: a live lease is
+   * revoked and its sessions ended. Without a live lease there is nothing to do and nothing logged.
+   */
+  async revokeIfNoLongerMember(identity: Identity): Promise<RevokeResult | null> {
+    const [live] = await this.db
+      .select({ id: analysts.id, username: analysts.username, roleName: analysts.roleName })
+      .from(analysts)
+      .innerJoin(credentials, and(eq(credentials.analystId, analysts.id), isNull(credentials.revokedAt)))
+      .where(eq(analysts.username, identity.username))
+      .limit(1);
+    if (!live) return null;
+    return this.endAccess(live, 'system:gate', 'no longer an FDWG member');
+  }
+
+  private async endAccess(analyst: AnalystRecord, actor: string, reason: string): Promise<RevokeResult> {
+    // NOLOGIN and the sessions first; the record follows (a crash in between leaves a lease that
+    // the sweeper closes, never an open role without a record).
     const sessionsEnded = await this.provisioner.revoke(analyst.roleName).catch((err: { code?: string }) => {
       // Never provisioned: nothing to end in the warehouse.
       if (err.code === '42704') return 0;
@@ -111,14 +136,14 @@ export class CredentialService {
     const leasesRevoked = await this.db.transaction(async (tx) => {
       const rows = await tx
         .update(credentials)
-        .set({ revokedAt, revokedReason: 'revoked by analyst' })
+        .set({ revokedAt, revokedReason: reason })
         .where(and(eq(credentials.analystId, analyst.id), isNull(credentials.revokedAt)))
         .returning({ id: credentials.id });
       await appendAudit(tx, {
         action: 'credential.revoked',
-        actor: identity.username,
-        subject: identity.username,
-        details: { role: analyst.roleName, credentialIds: rows.map((r) => r.id), sessionsEnded },
+        actor,
+        subject: analyst.username,
+        details: { role: analyst.roleName, credentialIds: rows.map((r) => r.id), sessionsEnded, reason },
       });
       return rows.length;
     });

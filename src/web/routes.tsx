@@ -106,7 +106,9 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
 
   web.get('/auth/callback', async (c) => {
     const { response, identity } = await oidc.callback(c);
-    await c.get('services').gate.recordLogin(identity);
+    const { gate, credentials } = c.get('services');
+    const standing = await gate.recordLogin(identity);
+    if (!standing.member) await credentials.revokeIfNoLongerMember(identity);
     return response;
   });
 
