@@ -25,20 +25,12 @@
 // time every statement the gate sends per issue, which gives the breakdown without a profiler.
 // Exit code: 0 when the run completes (PASS or FAIL is a figure, not an error), 1 on any error.
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { serve } from '@hono/node-server';
 import pg from 'pg';
-import { createApp } from '../src/app.js';
-import { type AppConfig, FEDORA_SCOPES } from '../src/config.js';
-import { createPool } from '../src/db/client.js';
-import { demoAccounts } from '../src/dev/demo-accounts.js';
-import { startDevIssuer } from '../src/dev/oidc-issuer.js';
-import { createLogger } from '../src/log.js';
-import { prepareDatabases, urlWith } from '../src/node/databases.js';
-import { loadPolicy } from '../src/policy/load.js';
+import { urlWith } from '../src/node/databases.js';
 import { scramSha256Verifier } from '../src/provisioner/scram.js';
+import { startGateOn } from '../test/support/gate-core.js';
 import { HttpSession, signIn } from '../test/support/http-session.js';
 import {
   type BenchCase,
@@ -150,78 +142,23 @@ async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
   cleanup.add('embedded PostgreSQL', () => cluster.stop());
 
   const suffix = hex(4);
-  const prefix = `b${suffix}_`;
-  const policy = loadPolicy(path.join(repoRoot, 'policies'));
-  const warehouseDatabase = 'bench_warehouse';
-  const gatePassword = `gate-${hex(16)}`;
   say(`Preparing databases (demo warehouse, ${args.messages.toLocaleString('en')} messages)...`);
-  const { controlUrl, warehouseUrl } = await prepareDatabases({
-    superuserUrl: cluster.superuserUrl,
-    controlDatabase: 'bench_control',
-    warehouseDatabase,
-    prefix,
-    gatePassword,
-    policy,
-    demo: { messages: args.messages, seed: 7, pseudonymKey: `key-${hex(8)}` },
-  });
-
-  const port = await freePort();
-  const publicUrl = `http://localhost:${port}`;
-  const clientId = `gate-${suffix}`;
-  const clientSecret = `secret-${hex(16)}`;
-  const issuer = await startDevIssuer({
-    port: await freePort(),
-    clients: [
-      {
-        client_id: clientId,
-        client_secret: clientSecret,
-        redirect_uris: [`${publicUrl}/auth/callback`],
-        post_logout_redirect_uris: [`${publicUrl}/`],
-      },
-    ],
-    accounts: demoAccounts,
-  });
-  cleanup.add('dev issuer', () => issuer.close());
-
-  const config: AppConfig = {
-    publicUrl,
-    demo: true,
-    rolePrefix: prefix,
-    sessionSecret: `session-${hex(32)}`,
-    oidc: {
-      issuer: issuer.issuer,
-      clientId,
-      clientSecret,
-      scopes: FEDORA_SCOPES,
-      usernameClaim: 'nickname',
-      groupsClaim: 'groups',
-    },
-    analystDb: { host: '127.0.0.1', port: cluster.port, database: warehouseDatabase },
-  };
   const trace = new StatementTrace();
-  const controlPool = createPool(controlUrl);
-  const warehousePool = createPool(warehouseUrl);
-  trace.attach(controlPool, 'control');
-  trace.attach(warehousePool, 'warehouse');
-  cleanup.add('gate pools', () => Promise.allSettled([controlPool.end(), warehousePool.end()]));
   // Production-like logging (one JSON line per request), written nowhere; errors are kept.
   const gateErrors: string[] = [];
-  const logger = createLogger('info', (line) => {
-    if (line.includes('"level":"error"')) gateErrors.push(line);
+  const gate = await startGateOn(cluster.superuserUrl, {
+    demoMessages: args.messages,
+    logSink: (line) => {
+      if (line.includes('"level":"error"')) gateErrors.push(line);
+    },
+    onPools: ({ control, warehouse }) => {
+      trace.attach(control, 'control');
+      trace.attach(warehouse, 'warehouse');
+    },
   });
-  const app = createApp({ config, policy, controlPool, warehousePool, logger });
-  const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' });
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', () => resolve());
-    server.once('error', reject);
-  });
-  void (server.address() as AddressInfo);
-  cleanup.add('HTTP server', async () => {
-    const s = server as unknown as { close(cb: (e?: Error) => void): void; closeAllConnections?: () => void };
-    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
-    s.closeAllConnections?.();
-    await closed;
-  });
+  cleanup.add('gate (HTTP server, pools, issuer)', () => gate.close());
+  const publicUrl = gate.url;
+  const warehouseDatabase = gate.config.analystDb.database;
 
   // -- Alice signs in and accepts the agreement ----------------------------------------------------
   const alice = new HttpSession();
@@ -258,7 +195,7 @@ async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
   const floorIdent = floor.escapeIdentifier(floorRole);
   // The bootstrap revokes CONNECT from PUBLIC; the floor role needs it only for the final check.
   await floor.query(`GRANT CONNECT ON DATABASE ${floor.escapeIdentifier(warehouseDatabase)} TO ${floorIdent}`);
-  const validUntil = () => new Date(Date.now() + policy.credentials.ttl_default * 1000).toISOString();
+  const validUntil = () => new Date(Date.now() + gate.policy.credentials.ttl_default * 1000).toISOString();
   const pings = new pg.Client({ connectionString: urlWith(cluster.superuserUrl, warehouseDatabase) });
   await pings.connect();
   cleanup.add('ping connection', () => pings.end());
