@@ -1,5 +1,5 @@
 // Admission: FDWG membership (from the issuer's groups) and acceptance of the current agreement.
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { appendAudit } from '../audit/log.js';
 import type { Identity, Standing } from '../auth/identity.js';
 import type { ControlDb } from '../db/client.js';
@@ -22,11 +22,29 @@ export interface GateStatus {
 }
 
 export class GateService {
+  // On every request that needs admission: built once, prepared once per connection.
+  private readonly statusQuery;
+
   constructor(
     private readonly db: ControlDb,
     private readonly policy: Policy,
     private readonly rolePrefix: string,
-  ) {}
+  ) {
+    this.statusQuery = db
+      .select({
+        id: analysts.id,
+        username: analysts.username,
+        roleName: analysts.roleName,
+        acceptedAt: agreementAcceptances.acceptedAt,
+      })
+      .from(analysts)
+      .leftJoin(
+        agreementAcceptances,
+        and(eq(agreementAcceptances.analystId, analysts.id), eq(agreementAcceptances.version, sql.placeholder('version'))),
+      )
+      .where(eq(analysts.username, sql.placeholder('username')))
+      .prepare('gate_status');
+  }
 
   standing(identity: Identity): Standing {
     const inAny = (groups: string[]) => groups.some((g) => identity.groups.includes(g));
@@ -78,19 +96,7 @@ export class GateService {
   async status(identity: Identity): Promise<GateStatus> {
     const standing = this.standing(identity);
     const version = this.policy.agreement.version;
-    const [row] = await this.db
-      .select({
-        id: analysts.id,
-        username: analysts.username,
-        roleName: analysts.roleName,
-        acceptedAt: agreementAcceptances.acceptedAt,
-      })
-      .from(analysts)
-      .leftJoin(
-        agreementAcceptances,
-        and(eq(agreementAcceptances.analystId, analysts.id), eq(agreementAcceptances.version, version)),
-      )
-      .where(eq(analysts.username, identity.username));
+    const [row] = await this.statusQuery.execute({ username: identity.username, version });
     const accepted = Boolean(row?.acceptedAt);
     return {
       standing,
