@@ -3,7 +3,10 @@ import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { NONCE, secureHeaders } from 'hono/secure-headers';
 import type pg from 'pg';
+import { auditApiRoutes } from './api/audit-routes.js';
 import { apiRoutes } from './api/routes.js';
+import { pgauditStatus } from './audit/pgaudit.js';
+import { chainMonitor } from './audit/query.js';
 import { sameOrigin } from './auth/csrf.js';
 import { createOidc } from './auth/oidc.js';
 import type { AppConfig } from './config.js';
@@ -16,6 +19,7 @@ import { CredentialService } from './services/credentials.js';
 import { GateService } from './services/gate.js';
 import { Sweeper } from './services/sweeper.js';
 import type { AppEnv, Services } from './types.js';
+import { auditWebRoutes } from './web/audit-routes.js';
 import { ErrorPage } from './web/pages.js';
 import { webRoutes } from './web/routes.js';
 
@@ -95,20 +99,28 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
         return [name, { ok: false, error: 'not answering' }] as const;
       }
     };
-    const checks = Object.fromEntries(
-      await Promise.all([
-        check('control', () => deps.controlPool.query('SELECT 1')),
-        check('warehouse', () => services.provisioner.ping()),
-      ]),
-    );
+    const [control, warehouse, pgaudit] = await Promise.all([
+      check('control', () => deps.controlPool.query('SELECT 1')),
+      check('warehouse', () => services.provisioner.ping()),
+      // Informational only: whether PostgreSQL logs PII reads never decides readiness.
+      pgauditStatus(deps.warehousePool, services.provisioner.roles.piiAudit).catch(() => ({
+        available: false,
+        role: null,
+        detail: 'The pgaudit status could not be read.',
+      })),
+    ]);
+    const checks = Object.fromEntries([control, warehouse]);
     const ready = Object.values(checks).every((x) => (x as { ok: boolean }).ok);
-    return c.json({ status: ready ? 'ready' : 'unavailable', checks, demo: config.demo }, ready ? 200 : 503);
+    return c.json({ status: ready ? 'ready' : 'unavailable', checks: { ...checks, pgaudit }, demo: config.demo }, ready ? 200 : 503);
   });
 
   app.use('*', sameOrigin(config.publicUrl));
   app.use('*', oidc.setup);
   app.use('*', oidc.loadIdentity);
+  const chain = chainMonitor(deps.controlPool);
+  app.route('/api/audit', auditApiRoutes({ controlPool: deps.controlPool, chain }));
   app.route('/api', apiRoutes(config, policy));
+  app.route('/audit', auditWebRoutes(config, { controlPool: deps.controlPool, warehousePool: deps.warehousePool, piiAuditRole: services.provisioner.roles.piiAudit, piiSchemas: policy.tiers.pii.schemas, chain }));
   app.route('/', webRoutes(config, policy, oidc));
 
   app.notFound((c) => {
@@ -127,6 +139,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     if (wantsJson(c.req.path, c.req.header('accept'))) return c.json(errorBody(err, id), err.status);
     const titles: Partial<Record<typeof err.code, string>> = {
       not_admitted: 'Not admitted',
+      forbidden: 'Not allowed',
       idp_unavailable: 'Sign-in service unavailable',
       db_unavailable: 'Warehouse unavailable',
       csrf_failed: 'Request refused',

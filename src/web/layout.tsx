@@ -8,6 +8,10 @@ export interface PageContext {
   identity: Identity | null;
   csrf?: string;
   nonce?: string;
+  /** Header links (auditors get the access log). */
+  nav?: { href: string; label: string; current?: boolean }[];
+  /** Wider main column, for tables. */
+  wide?: boolean;
 }
 
 const css = `
@@ -32,6 +36,25 @@ pre{margin:0;background:#0f1720;color:#e6edf3;border-radius:8px;padding:.7rem .9
 .once{border-left:4px solid var(--warn);background:#fffbea;padding:.6rem .9rem;border-radius:6px;margin-bottom:1rem}
 label{display:inline-flex;gap:.5rem;align-items:center}select{font:inherit;padding:.35rem;border-radius:6px;border:1px solid var(--line)}
 .row{display:flex;gap:.75rem;flex-wrap:wrap;align-items:center}
+nav.top{display:flex;gap:1.25rem;margin-right:auto;margin-left:1rem}nav.top a{font-weight:500;opacity:.85}nav.top a[aria-current=page]{opacity:1;text-decoration:underline;text-underline-offset:.3em}
+body.wide main,body.wide header .in{max-width:80rem}
+/* auditor pages */
+.tablewrap{overflow-x:auto}table.log{width:100%;border-collapse:collapse;font-size:.88rem}table.log th,table.log td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
+table.log th{color:var(--muted);font-weight:600;white-space:nowrap;font-size:.8rem;text-transform:uppercase;letter-spacing:.03em}table.log td.t{white-space:nowrap;font-variant-numeric:tabular-nums}table.log td.d{color:var(--muted);max-width:24rem;overflow-wrap:anywhere}
+table.log tbody tr:hover{background:#f8fafc}table.counts{border-collapse:collapse;font-size:.85rem}table.counts th,table.counts td{padding:.2rem .7rem;border-bottom:1px solid var(--line);text-align:right}table.counts th:first-child,table.counts td:first-child{text-align:left}
+.badge{display:inline-block;padding:.05rem .55rem;border-radius:999px;font-size:.78rem;font-weight:600;white-space:nowrap;background:#e9edf3;color:var(--fg)}
+.badge.a-ok{background:#e6f4ea;color:#14632b}.badge.a-cred{background:#e7eefb;color:#1f4690}.badge.a-end{background:#fff4ce;color:#6b4e00}.badge.a-bad{background:#fde8e7;color:#9b1c13}.badge.a-pii{background:#efe7fb;color:#5b2a9e}
+.warnbox{border-left:5px solid var(--warn);background:#fffbea;border-color:#f0d78c}.badbox{border-left:5px solid var(--bad);background:#fff6f5;border-color:#f4c7c3}.goodbox{border-left:5px solid var(--ok)}
+.filters{display:grid;grid-template-columns:repeat(4,minmax(0,1fr));gap:.7rem 1rem}.filters label{display:flex;flex-direction:column;align-items:stretch;gap:.2rem;font-size:.85rem;color:var(--muted)}
+.filters input,.filters select{font:inherit;font-size:.92rem;height:2.3rem;padding:0 .55rem;border:1px solid #c9d0db;border-radius:6px;color:var(--fg);background:#fff;min-width:0}
+.overview{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1.9fr);gap:0 1.25rem;align-items:start}.chips{display:flex;flex-wrap:wrap;gap:.4rem .6rem;margin:.4rem 0 0;padding:0;list-style:none}.chips a{text-decoration:none;color:var(--fg)}.chips a:hover .badge{outline:2px solid #c9d0db}
+@media (max-width:56rem){.overview{grid-template-columns:minmax(0,1fr)}.filters{grid-template-columns:repeat(2,minmax(0,1fr))}}
+.pager{display:flex;justify-content:space-between;align-items:center;gap:1rem;margin-top:.9rem;flex-wrap:wrap}.pager .links{display:flex;gap:.5rem}.button.disabled{opacity:.45;pointer-events:none}
+.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.84rem;overflow-wrap:anywhere}.nowrap{white-space:nowrap}
+.chart{width:100%;height:auto;display:block}.chart .s-read{fill:#6d4bb5}.chart .s-grant{fill:#d97706}.chart .axis{stroke:#98a2b3}.chart .grid{stroke:#e8ecf2}.chart text{fill:#5b6575;font-size:11px;font-family:inherit}
+.legend{display:flex;gap:1.2rem;font-size:.85rem;margin:.3rem 0}.legend i{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.35rem;vertical-align:-.1rem}.legend .k-read{background:#6d4bb5}.legend .k-grant{background:#d97706}
+.stats{display:flex;gap:2rem;flex-wrap:wrap;margin:.2rem 0 .8rem}.stats div{display:flex;flex-direction:column}.stats strong{font-size:1.3rem}.stats span{color:var(--muted);font-size:.85rem}
+details summary{cursor:pointer;color:var(--brand)}
 `;
 
 export function Layout(props: PageContext & { children: Child }) {
@@ -45,7 +68,7 @@ export function Layout(props: PageContext & { children: Child }) {
         <link rel="icon" href="data:," />
         <style nonce={props.nonce}>{raw(css)}</style>
       </head>
-      <body>
+      <body class={props.wide ? 'wide' : undefined}>
         {props.demo && (
           <div class="demo" role="note">
             Demo mode: embedded PostgreSQL, bundled identity provider and generated data. Not for real data.
@@ -54,6 +77,15 @@ export function Layout(props: PageContext & { children: Child }) {
         <header>
           <div class="in">
             <a href="/">FDWG Access Gate</a>
+            {props.nav?.length ? (
+              <nav class="top" aria-label="Sections">
+                {props.nav.map((n) => (
+                  <a href={n.href} aria-current={n.current ? 'page' : undefined}>
+                    {n.label}
+                  </a>
+                ))}
+              </nav>
+            ) : null}
             {identity ? (
               <form method="post" action="/auth/logout" class="row">
                 <span>

@@ -28,6 +28,7 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
       identity,
       nonce: c.get('secureHeadersNonce'),
       csrf: identity ? await csrfToken(config.sessionSecret, identity) : undefined,
+      nav: identity && c.get('services').gate.standing(identity).auditor ? [{ href: '/audit', label: 'Access log' }] : undefined,
     };
   };
 

@@ -1,0 +1,103 @@
+// The auditor pages and the exports, under /audit. Auditors only (never approvers, admins or
+// analysts by virtue of those roles): every route checks first, before reading anything.
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import type pg from 'pg';
+import { type ExportFormat, exportContentType, exportFilename, openExport } from '../audit/export.js';
+import { pgauditStatus } from '../audit/pgaudit.js';
+import { byOrAbout, eventDetail, parseAuditQuery, piiDailyCounts, searchEvents, timelineSummary } from '../audit/query.js';
+import { csrfToken } from '../auth/csrf.js';
+import type { AppConfig } from '../config.js';
+import { controlDb } from '../db/client.js';
+import { AppError } from '../errors.js';
+import { type AuditRouteDeps, eventIdParam, requireAuditor } from '../api/audit-routes.js';
+import type { AppEnv } from '../types.js';
+import { AuditListPage, EventPageView, TimelinePage } from './audit-pages.js';
+import type { PageContext } from './layout.js';
+
+export interface AuditWebDeps extends AuditRouteDeps {
+  /** The warehouse, to ask whether pgaudit logs PII reads there. */
+  warehousePool: pg.Pool;
+  /** pgaudit's object-audit role (`services.provisioner.roles.piiAudit`). */
+  piiAuditRole: string;
+  /** The policy's PII schemas: the pages also say which PII tables pgaudit does not cover. */
+  piiSchemas: string[];
+}
+
+/** A verification at most this old is shown on the pages (each one walks the whole chain). */
+const CHAIN_MAX_AGE_MS = 60_000;
+const CHART_DAYS = 30;
+
+export function auditWebRoutes(config: AppConfig, deps: AuditWebDeps) {
+  const web = new Hono<AppEnv>();
+  const db = controlDb(deps.controlPool);
+  const pgaudit = () => pgauditStatus(deps.warehousePool, deps.piiAuditRole, { piiSchemas: deps.piiSchemas });
+
+  web.use('*', async (c, next) => {
+    requireAuditor(c);
+    c.header('Cache-Control', 'no-store');
+    await next();
+  });
+
+  const pageContext = async (c: Context<AppEnv>, title: string): Promise<PageContext> => {
+    const identity = c.get('identity')!;
+    return {
+      title,
+      demo: config.demo,
+      identity,
+      nonce: c.get('secureHeadersNonce'),
+      csrf: await csrfToken(config.sessionSecret, identity),
+      nav: [{ href: '/audit', label: 'Access log', current: true }],
+      wide: true,
+    };
+  };
+
+  web.get('/', async (c) => {
+    const q = parseAuditQuery(c.req.query(), 'page');
+    const [page, chain, counts, pg] = await Promise.all([
+      searchEvents(db, q.filter, q),
+      deps.chain.status(CHAIN_MAX_AGE_MS),
+      piiDailyCounts(db, CHART_DAYS),
+      pgaudit(),
+    ]);
+    return c.html(
+      <AuditListPage {...await pageContext(c, 'Access log')} page={page} chain={chain} counts={counts} pgaudit={pg} raw={q.raw} limit={q.limit} />,
+    );
+  });
+
+  web.get('/events/:id', async (c) => {
+    const id = eventIdParam(c.req.param('id'));
+    const [detail, pg] = await Promise.all([eventDetail(db, id), pgaudit()]);
+    if (!detail) throw new AppError('not_found', `No event ${id} in the access log.`);
+    return c.html(<EventPageView {...await pageContext(c, `Event #${id}`)} detail={detail} pgaudit={pg} />);
+  });
+
+  web.get('/analysts/:username', async (c) => {
+    const username = c.req.param('username');
+    if (username.length > 200) throw new AppError('bad_request', 'That username is too long.');
+    const q = parseAuditQuery(c.req.query(), 'page');
+    const [summary, page, pg] = await Promise.all([
+      timelineSummary(db, username),
+      searchEvents(db, q.filter, q, byOrAbout(username)),
+      pgaudit(),
+    ]);
+    return c.html(
+      <TimelinePage {...await pageContext(c, `Timeline of ${username}`)} username={username} summary={summary} page={page} pgaudit={pg} raw={q.raw} limit={q.limit} />,
+    );
+  });
+
+  const exportRoute = (format: ExportFormat) => async (c: Context<AppEnv>) => {
+    const q = parseAuditQuery(c.req.query(), 'none');
+    const body = await openExport(db, q.filter, format);
+    return c.body(body, 200, {
+      'Content-Type': exportContentType[format],
+      'Content-Disposition': `attachment; filename="${exportFilename(format)}"`,
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+    });
+  };
+  web.get('/export.csv', exportRoute('csv'));
+  web.get('/export.jsonl', exportRoute('jsonl'));
+
+  return web;
+}
