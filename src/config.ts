@@ -40,6 +40,10 @@ const envSchema = z
     DEMO_MESSAGES: z.coerce.number().int().min(100).max(10_000_000).default(100_000),
     DEMO_SEED: z.coerce.number().int().default(20261123),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /** Where the warehouse server's logging collector writes its jsonlog (pgaudit entries); unset: no ingestion. */
+    PGAUDIT_LOG_DIR: z.string().min(1).optional(),
+    /** Days the text of PII-read statements is kept; afterwards only its SHA-256 remains. */
+    AUDIT_STATEMENT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   })
   .superRefine((env, ctx) => {
     const external = env.DATABASE_URL ?? env.CONTROL_DATABASE_URL ?? env.WAREHOUSE_DATABASE_URL;

@@ -35,8 +35,9 @@ const CHAIN_LOCK = 0x46445747; // "FDWG"
  * Appends one event inside the caller's transaction, so the event exists exactly when the change
  * it records does. The transaction-scoped advisory lock serialises appenders until commit, which
  * keeps the chain linear under concurrency; call this last in the transaction to hold it briefly.
+ * Returns the new event's id.
  */
-export async function appendAudit(tx: ControlTx, event: AuditEvent): Promise<void> {
+export async function appendAudit(tx: ControlTx, event: AuditEvent): Promise<number> {
   const head = await tx.execute<{ head: string | null }>(sql`SELECT audit_chain_head(${CHAIN_LOCK}) AS head`);
   const fields = {
     at: new Date().toISOString(),
@@ -48,5 +49,9 @@ export async function appendAudit(tx: ControlTx, event: AuditEvent): Promise<voi
     details: event.details ?? {},
     prevHash: head.rows[0]?.head ?? GENESIS_HASH,
   };
-  await tx.insert(auditEvents).values({ ...fields, hash: await rowHash(fields) });
+  const [row] = await tx
+    .insert(auditEvents)
+    .values({ ...fields, hash: await rowHash(fields) })
+    .returning({ id: auditEvents.id });
+  return row!.id;
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { serve } from '@hono/node-server';
 import { createApp, createServices } from '../app.js';
 import { type AppConfig, ConfigError, type Env, analystTarget, externalAppConfig, isEmbedded, parseEnv } from '../config.js';
-import { createPool } from '../db/client.js';
+import { controlDb, createPool } from '../db/client.js';
 import { migrateControl } from './migrate.js';
 import { startDevIssuer } from '../dev/oidc-issuer.js';
 import { demoAccounts } from '../dev/demo-accounts.js';
@@ -16,6 +16,7 @@ import type { Policy } from '../policy/schema.js';
 import { prepareDatabases } from './databases.js';
 import { loadOrCreateSecrets } from './secrets.js';
 import { SWEEP_INTERVAL_MS, startSweeping } from './sweeping.js';
+import { startPgauditIngest } from './pgaudit-ingest.js';
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -109,6 +110,14 @@ async function main() {
   const services = createServices(deps);
   const app = createApp(deps, services);
   const sweep = startSweeping(services.sweeper, logger, SWEEP_INTERVAL_MS);
+  // PII reads logged by pgaudit inside PostgreSQL; only where the gate can read the server's log.
+  const stopPgaudit = env.PGAUDIT_LOG_DIR
+    ? startPgauditIngest(controlDb(controlPool), logger, {
+        logDir: path.resolve(env.PGAUDIT_LOG_DIR),
+        rolePrefix: rt.config.rolePrefix,
+        retentionDays: env.AUDIT_STATEMENT_RETENTION_DAYS,
+      })
+    : () => {};
   const server = serve({ fetch: app.fetch, port: env.PORT, hostname: isEmbedded(env) ? '127.0.0.1' : '0.0.0.0' });
 
   say('');
@@ -126,6 +135,7 @@ async function main() {
     stopping = true;
     say('Stopping...');
     clearInterval(sweep);
+    stopPgaudit();
     server.close();
     await Promise.allSettled([controlPool.end(), warehousePool.end()]);
     for (const fn of rt.cleanup) await fn().catch(() => {});
