@@ -55,6 +55,12 @@ export class CredentialService {
     const issuedAt = this.now();
     const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000);
     const id = await this.db.transaction(async (tx) => {
+      // The warehouse change runs beside the control writes and is awaited before COMMIT: if it
+      // fails, the transaction rolls back and no lease or event exists; if the commit fails after
+      // it, a LOGIN role without a live lease is left, whose password nobody ever saw (the
+      // reconciler closes it). This keeps the password's path as short as the ALTER ROLE itself.
+      const warehouse = verifier.then((v) => this.provisioner.issue(analyst.roleName, { verifier: v, validUntil: expiresAt }));
+      warehouse.catch(() => {});
       // Supersede the previous lease and record the new one in one statement.
       const inserted = await tx.execute<{ id: number }>(sql`
         WITH superseded AS (
@@ -65,16 +71,13 @@ export class CredentialService {
         VALUES (${analyst.id}, ${analyst.roleName}, ${issuedAt.toISOString()}, ${expiresAt.toISOString()})
         RETURNING id`);
       const row = inserted.rows[0];
-      // The warehouse change happens inside the control transaction: if it fails, no lease is
-      // recorded; if the commit fails after it, the reconciler finds a LOGIN role without a live
-      // lease and closes it.
-      await this.provisioner.issue(analyst.roleName, { verifier: await verifier, validUntil: expiresAt });
       await appendAudit(tx, {
         action: 'credential.issued',
         actor: identity.username,
         subject: identity.username,
         details: { credentialId: row!.id, role: analyst.roleName, expiresAt: expiresAt.toISOString(), ttlSeconds },
       });
+      await warehouse;
       return row!.id;
     });
     return {
