@@ -6,6 +6,7 @@ import { canonicalJson } from '../src/audit/chain.js';
 import { EXPORT_COLUMNS, openExport } from '../src/audit/export.js';
 import { type AuditAction, appendAudit } from '../src/audit/log.js';
 import { pgauditStatus } from '../src/audit/pgaudit.js';
+import type { AuditRecord } from '../src/audit/query.js';
 import { controlDb } from '../src/db/client.js';
 import { HttpSession, signIn } from './support/http-session.js';
 import { type TestGate, startTestGate } from './support/gate.js';
@@ -16,18 +17,7 @@ const alice = new HttpSession();
 const bob = new HttpSession();
 const mallory = new HttpSession();
 
-interface Row {
-  id: number;
-  at: string;
-  actor: string;
-  subject: string | null;
-  action: string;
-  requestId: number | null;
-  dataset: string | null;
-  details: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
+type Row = AuditRecord;
 
 /** Every event, newest first, straight from the database (the expected side of every check). */
 let all: Row[] = [];
