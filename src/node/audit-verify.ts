@@ -1,0 +1,120 @@
+// Node-only: `npm run audit:verify` walks the access log's hash chain and reports the first broken
+// link. Connects as CONTROL_DATABASE_URL (or DATABASE_URL); without either, to the running embedded
+// demo cluster as the gate's login (password from DATA_DIR/secrets.json), like `npm start` does.
+//
+// Exit codes: 0 chain intact, 1 chain broken, 2 could not verify (no connection, no table, ...).
+import crypto from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { type ChainStatus, verifyChain } from '../audit/verify.js';
+import { urlWith } from './databases.js';
+import type { DemoSecrets } from './secrets.js';
+
+// crypto.hash (one shot, Node >= 20.12) is about twice as fast as createHash for short inputs.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }).hash;
+
+/** SHA-256 hex of a string's UTF-8 (node:crypto, synchronous). */
+export const nodeSha256Hex: (text: string) => string = oneShot
+  ? (text) => oneShot('sha256', text, 'hex')
+  : (text) => crypto.createHash('sha256').update(text).digest('hex');
+
+/** SHA-256 hex of bytes (node:crypto, synchronous): what verifyChain uses from Node. */
+export const nodeSha256HexBytes: (bytes: Uint8Array) => string = oneShot
+  ? (bytes) => oneShot('sha256', bytes, 'hex')
+  : (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
+
+/** verifyChain with the fast node:crypto hasher. */
+export function verifyChainNode(pool: pg.Pool, opts: { onProgress?: (checked: number) => void; batchSize?: number } = {}) {
+  return verifyChain(pool, { ...opts, sha256HexBytes: nodeSha256HexBytes });
+}
+
+export class TargetError extends Error {}
+
+/** Where to connect, and a description without the password. */
+export function controlTarget(env: Record<string, string | undefined>): { url: string; describe: string } {
+  const explicit = env.CONTROL_DATABASE_URL || env.DATABASE_URL;
+  if (explicit) {
+    const u = new URL(explicit);
+    u.password = u.password ? '***' : '';
+    return { url: explicit, describe: u.toString() };
+  }
+  // Embedded demo: the names src/node/main.ts gives things.
+  const dataDir = path.resolve(env.DATA_DIR || '.data');
+  const file = path.join(dataDir, 'secrets.json');
+  if (!existsSync(file)) {
+    throw new TargetError(
+      `no CONTROL_DATABASE_URL or DATABASE_URL, and no embedded demo in ${file} (run \`npm start\` first, or set CONTROL_DATABASE_URL)`,
+    );
+  }
+  const secrets = JSON.parse(readFileSync(file, 'utf8')) as DemoSecrets;
+  const port = Number(env.EMBEDDED_PG_PORT || 54329);
+  const user = `${env.ROLE_PREFIX || 'fdwg_'}gate`;
+  const url = urlWith(`postgres://127.0.0.1:${port}/`, 'fdwg_control', user, secrets.gatePassword);
+  return { url, describe: `embedded demo cluster postgres://${user}@127.0.0.1:${port}/fdwg_control` };
+}
+
+export function formatStatus(s: ChainStatus): string {
+  if (s.firstBroken) {
+    const b = s.firstBroken;
+    return `chain BROKEN at event ${b.id}: expected ${b.expected} found ${b.found} (${b.reason})`;
+  }
+  if (s.headId === null) return 'chain intact: 0 events (the log is empty)';
+  return `chain intact: ${s.checked} events, head ${s.headId} ${s.headHash}`;
+}
+
+async function main(): Promise<number> {
+  const say = (s: string) => process.stdout.write(`${s}\n`);
+  const note = (s: string) => process.stderr.write(`${s}\n`);
+  let target: { url: string; describe: string };
+  try {
+    target = controlTarget(process.env);
+  } catch (err) {
+    note(`audit:verify: ${err instanceof Error ? err.message : String(err)}`);
+    return 2;
+  }
+  const pool = new pg.Pool({ connectionString: target.url, max: 1, connectionTimeoutMillis: 5_000 });
+  pool.on('error', () => {});
+  try {
+    try {
+      await pool.query('SELECT 1');
+    } catch (err) {
+      note(`audit:verify: cannot connect to ${target.describe}: ${err instanceof Error ? err.message : String(err)}`);
+      return 2;
+    }
+    note(`Verifying the access log in ${target.describe}...`);
+    const started = performance.now();
+    let lastShown = started;
+    let status: ChainStatus;
+    try {
+      status = await verifyChainNode(pool, {
+        onProgress: (checked) => {
+          const now = performance.now();
+          if (now - lastShown < 1000) return;
+          lastShown = now;
+          const rate = checked / ((now - started) / 1000);
+          note(`  ${checked.toLocaleString('en')} events checked (${Math.round(rate).toLocaleString('en')}/s)`);
+        },
+      });
+    } catch (err) {
+      note(`audit:verify: could not verify: ${err instanceof Error ? err.message : String(err)}`);
+      return 2;
+    }
+    say(formatStatus(status));
+    note(`(${status.checked.toLocaleString('en')} events in ${status.seconds.toFixed(2)} s)`);
+    return status.ok ? 0 : 1;
+  } finally {
+    await pool.end().catch(() => {});
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`audit:verify failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(2);
+    },
+  );
+}
