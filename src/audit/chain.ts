@@ -24,9 +24,18 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
+/**
+ * The row's canonical text between `at` and `prev_hash`: `actor,subject,action,requestId,dataset,details`.
+ * The database wraps it with the time and the head it takes under the chain lock
+ * (migrations/0004_audit_append.sql).
+ */
+export function canonicalRowMiddle(f: Omit<ChainedFields, 'at' | 'prevHash'>): string {
+  return canonicalJson([f.actor, f.subject, f.action, f.requestId, f.dataset, f.details]).slice(1, -1);
+}
+
 /** The exact text that is hashed for a row. */
 export function canonicalRowText(f: ChainedFields): string {
-  return canonicalJson([f.at, f.actor, f.subject, f.action, f.requestId, f.dataset, f.details, f.prevHash]);
+  return `[${JSON.stringify(f.at)},${canonicalRowMiddle(f)},${JSON.stringify(f.prevHash)}]`;
 }
 
 export async function rowHash(f: ChainedFields): Promise<string> {

@@ -1,7 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { ControlTx } from '../db/client.js';
-import { auditEvents } from '../db/schema.js';
-import { GENESIS_HASH, rowHash } from './chain.js';
+import { canonicalRowMiddle } from './chain.js';
 
 /** Closed list: an action not named here cannot be logged. */
 export const auditActions = [
@@ -38,9 +37,7 @@ const CHAIN_LOCK = 0x46445747; // "FDWG"
  * Returns the new event's id.
  */
 export async function appendAudit(tx: ControlTx, event: AuditEvent): Promise<number> {
-  const head = await tx.execute<{ head: string | null }>(sql`SELECT audit_chain_head(${CHAIN_LOCK}) AS head`);
   const fields = {
-    at: new Date().toISOString(),
     actor: event.actor,
     subject: event.subject ?? null,
     action: event.action,
@@ -49,11 +46,10 @@ export async function appendAudit(tx: ControlTx, event: AuditEvent): Promise<num
     // Round-trip through JSON now, so the hash covers exactly what jsonb will store (a Date or a
     // toJSON object would otherwise hash differently from what verify reads back).
     details: JSON.parse(JSON.stringify(event.details ?? {})) as Record<string, unknown>,
-    prevHash: head.rows[0]?.head ?? GENESIS_HASH,
   };
-  const [row] = await tx
-    .insert(auditEvents)
-    .values({ ...fields, hash: await rowHash(fields) })
-    .returning({ id: auditEvents.id });
-  return row!.id;
+  // One round trip: the function takes the chain lock, stamps `at`, links and hashes the row.
+  const result = await tx.execute<{ id: string }>(sql`
+    SELECT audit_append(${CHAIN_LOCK}, ${fields.actor}, ${fields.subject}, ${fields.action}, ${fields.requestId},
+                        ${fields.dataset}, ${JSON.stringify(fields.details)}::jsonb, ${canonicalRowMiddle(fields)}) AS id`);
+  return Number(result.rows[0]!.id);
 }

@@ -70,7 +70,8 @@ export const auditEvents = pgTable(
     index('audit_events_actor').on(t.actor, t.id),
     index('audit_events_dataset').on(t.dataset, t.id),
     index('audit_events_request').on(t.requestId, t.id),
-    // `at` grows with `id` (it is set under the chain lock), so a time range maps to an id range.
+    // `at` grows with `id` up to clock skew between writers, so a time range maps to an id range
+    // (see AT_SKEW_MS in src/audit/filters.ts).
     index('audit_events_at').on(t.at),
   ],
 );
