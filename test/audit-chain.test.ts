@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type ChainedFields, GENESIS_HASH, canonicalJson, canonicalRowText, rowHash } from '../src/audit/chain.js';
+import { storedRowHash } from './support/audit.js';
 import { appendAudit } from '../src/audit/log.js';
 import {
   RowEncoder,
@@ -192,17 +193,7 @@ async function recomputed(id: number): Promise<string> {
     `SELECT at, actor, subject, action, request_id, dataset, details, prev_hash FROM audit_events WHERE id = $1`,
     [id],
   );
-  const r = rows[0];
-  return rowHash({
-    at: (r.at as Date).toISOString(),
-    actor: r.actor,
-    subject: r.subject,
-    action: r.action,
-    requestId: r.request_id,
-    dataset: r.dataset,
-    details: r.details,
-    prevHash: r.prev_hash,
-  });
+  return storedRowHash(rows[0]);
 }
 
 /** Deletes a row (as superuser), runs `fn`, and puts the row back exactly as it was. */
