@@ -9,6 +9,7 @@ import { controlDb } from '../src/db/client.js';
 import { launchBrowser, screenshot } from './support/browser.js';
 import { type TestGate, startTestGate } from './support/gate.js';
 import { HttpSession, signIn } from './support/http-session.js';
+import { parseCsv } from './support/csv.js';
 
 let gate: TestGate;
 let browser: Browser;
@@ -79,24 +80,6 @@ const rowIds = (page: Page) => page.locator('#events tbody tr').evaluateAll((trs
 const dbIds = async (where = 'TRUE', params: unknown[] = []) =>
   (await gate.controlPool.query(`SELECT id::int AS id FROM audit_events WHERE ${where} ORDER BY id DESC`, params)).rows.map((r) => r.id as number);
 
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') (cell += '"'), i++;
-      else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') row.push(cell), (cell = '');
-    else if (ch === '\r' && text[i + 1] === '\n') row.push(cell), rows.push(row), (row = []), (cell = ''), i++;
-    else cell += ch;
-  }
-  return rows;
-}
 
 describe('carol, the auditor, in the browser', () => {
   let context: BrowserContext;

@@ -8,6 +8,7 @@ import { type AuditAction, appendAudit } from '../src/audit/log.js';
 import { pgauditStatus } from '../src/audit/pgaudit.js';
 import type { AuditRecord } from '../src/audit/query.js';
 import { controlDb } from '../src/db/client.js';
+import { parseCsv } from './support/csv.js';
 import { HttpSession, signIn } from './support/http-session.js';
 import { type TestGate, startTestGate } from './support/gate.js';
 
@@ -79,35 +80,6 @@ async function walkApi(query: string, limit = 200): Promise<Row[]> {
   throw new Error('pagination did not end');
 }
 
-/** RFC 4180 parser (quoted fields with "" and CR/LF inside). */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (ch === '\r' && text[i + 1] === '\n') {
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-      i++;
-    } else cell += ch;
-  }
-  if (cell !== '' || row.length) throw new Error(`CSV does not end with CRLF: ${JSON.stringify(text.slice(-80))}`);
-  return rows;
-}
 
 beforeAll(async () => {
   gate = await startTestGate({ demoMessages: 200 });
