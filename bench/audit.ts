@@ -201,6 +201,16 @@ export class EventGenerator {
           dataset: r.pick(PII_DATASETS),
           details: { statementSha256: r.hex(64), rows: r.int(5000), session: r.hex(16) },
         };
+      case 'pii.statements.pruned':
+        return {
+          at,
+          actor: 'system:retention',
+          subject: null,
+          action,
+          requestId: null,
+          dataset: null,
+          details: { count: 1 + r.int(500), olderThan: at },
+        };
     }
   }
 }

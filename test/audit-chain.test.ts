@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type ChainedFields, GENESIS_HASH, canonicalJson, canonicalRowText, rowHash } from '../src/audit/chain.js';
+import { type ChainedFields, GENESIS_HASH, canonicalJson, canonicalRowText } from '../src/audit/chain.js';
 import { storedRowHash } from './support/audit.js';
 import { appendAudit } from '../src/audit/log.js';
 import {

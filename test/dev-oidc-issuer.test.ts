@@ -5,6 +5,7 @@ import { freePort } from '../src/dev/net.js';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { demoAccounts } from '../src/dev/demo-accounts.js';
+import { HttpSession } from './support/http-session.js';
 import { FEDORA_AGREEMENTS_SCOPE, FEDORA_GROUPS_SCOPE, startDevIssuer, type DevIssuer } from '../src/dev/oidc-issuer.js';
 
 const CLIENT_ID = 'fdwg-access-gate';
@@ -15,41 +16,6 @@ const FEDORA_SCOPE = `openid email profile ${FEDORA_GROUPS_SCOPE} ${FEDORA_AGREE
 
 
 /** Just enough of a browser: a cookie jar honouring Path, and no automatic redirects. */
-class Browser {
-  private cookies = new Map<string, { name: string; value: string; path: string }>();
-
-  async fetch(url: string | URL, init: RequestInit = {}): Promise<Response> {
-    const target = new URL(url);
-    const headers = new Headers(init.headers);
-    const cookie = [...this.cookies.values()]
-      .filter((c) => target.pathname === c.path || target.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`))
-      .map((c) => `${c.name}=${c.value}`)
-      .join('; ');
-    if (cookie) headers.set('cookie', cookie);
-    const res = await fetch(target, { ...init, headers, redirect: 'manual' });
-    for (const line of res.headers.getSetCookie()) this.store(line, target);
-    return res;
-  }
-
-  private store(line: string, from: URL): void {
-    const [pair = '', ...attrs] = line.split(';').map((s) => s.trim());
-    const eq = pair.indexOf('=');
-    const name = pair.slice(0, eq);
-    const value = pair.slice(eq + 1);
-    let path = from.pathname.replace(/\/[^/]*$/, '') || '/';
-    let expired = value === '';
-    for (const attr of attrs) {
-      const [k = '', v = ''] = attr.split('=');
-      const key = k.toLowerCase();
-      if (key === 'path') path = v;
-      if (key === 'expires' && Date.parse(v) <= Date.now()) expired = true;
-      if (key === 'max-age' && Number(v) <= 0) expired = true;
-    }
-    const id = `${name}|${path}`;
-    if (expired) this.cookies.delete(id);
-    else this.cookies.set(id, { name, value, path });
-  }
-}
 
 function b64url(buf: Buffer): string {
   return buf.toString('base64url');
@@ -120,7 +86,7 @@ afterAll(async () => {
 });
 
 /** Starts an authorization request and follows redirects to the login page. */
-async function startAuthorization(browser: Browser, scope = FEDORA_SCOPE, extra: Record<string, string> = {}) {
+async function startAuthorization(browser: HttpSession, scope = FEDORA_SCOPE, extra: Record<string, string> = {}) {
   const verifier = b64url(randomBytes(32));
   const challenge = b64url(createHash('sha256').update(verifier).digest());
   const state = b64url(randomBytes(12));
@@ -137,12 +103,12 @@ async function startAuthorization(browser: Browser, scope = FEDORA_SCOPE, extra:
     code_challenge_method: 'S256',
     ...extra,
   }).toString();
-  const res = await browser.fetch(url);
+  const res = await browser.request(url);
   return { res, verifier, state, nonce };
 }
 
 /** Follows issuer-internal redirects; stops at a non-redirect or at a redirect to the client. */
-async function follow(browser: Browser, res: Response): Promise<{ res: Response; location?: URL; url?: URL }> {
+async function follow(browser: HttpSession, res: Response): Promise<{ res: Response; location?: URL; url?: URL }> {
   let current = res;
   let url: URL | undefined;
   for (let i = 0; i < 10; i++) {
@@ -151,14 +117,14 @@ async function follow(browser: Browser, res: Response): Promise<{ res: Response;
     const next = new URL(loc, issuer.issuer);
     if (next.origin !== new URL(issuer.issuer).origin) return { res: current, location: next };
     url = next;
-    current = await browser.fetch(next);
+    current = await browser.request(next);
   }
   throw new Error('too many redirects');
 }
 
-async function submitLogin(browser: Browser, loginHtml: string, username: string, password: string) {
+async function submitLogin(browser: HttpSession, loginHtml: string, username: string, password: string) {
   const action = new URL(formAction(loginHtml), issuer.issuer);
-  return browser.fetch(action, {
+  return browser.request(action, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ username, password }),
@@ -176,6 +142,10 @@ async function tokenRequest(params: Record<string, string>): Promise<Response> {
   });
 }
 
+/** The authorization-code grant for our registered redirect URI. */
+const exchangeCode = (code: string, verifier: string) =>
+  tokenRequest({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier });
+
 async function verifyIdToken(idToken: string, nonce?: string): Promise<JWTPayload & Record<string, unknown>> {
   const { payload, protectedHeader } = await jwtVerify(idToken, jwks, { issuer: issuer.issuer, audience: CLIENT_ID });
   expect(protectedHeader.alg).toBe('RS256');
@@ -184,8 +154,8 @@ async function verifyIdToken(idToken: string, nonce?: string): Promise<JWTPayloa
 }
 
 /** Full login for a fresh (or given) browser; returns the tokens and the verified ID token claims. */
-async function loginAs(username: string, password: string, opts: { browser?: Browser; scope?: string } = {}) {
-  const browser = opts.browser ?? new Browser();
+async function loginAs(username: string, password: string, opts: { browser?: HttpSession; scope?: string } = {}) {
+  const browser = opts.browser ?? new HttpSession();
   const { res, verifier, state, nonce } = await startAuthorization(browser, opts.scope);
   const page = await follow(browser, res);
   expect(page.res.status).toBe(200);
@@ -195,12 +165,7 @@ async function loginAs(username: string, password: string, opts: { browser?: Bro
   expect(done.location!.searchParams.get('state')).toBe(state);
   const code = done.location!.searchParams.get('code');
   expect(code).toBeTruthy();
-  const tokenRes = await tokenRequest({
-    grant_type: 'authorization_code',
-    code: code!,
-    redirect_uri: REDIRECT_URI,
-    code_verifier: verifier,
-  });
+  const tokenRes = await exchangeCode(code!, verifier);
   expect(tokenRes.status).toBe(200);
   const tokens = (await tokenRes.json()) as TokenResponse;
   const claims = await verifyIdToken(tokens.id_token, nonce);
@@ -225,7 +190,7 @@ describe('dev OIDC issuer', () => {
   });
 
   test('the login page is a real form listing the demo accounts', async () => {
-    const browser = new Browser();
+    const browser = new HttpSession();
     const { res } = await startAuthorization(browser);
     const page = await follow(browser, res);
     expect(page.url?.pathname).toMatch(/^\/interaction\/[\w-]+$/);
@@ -289,7 +254,7 @@ describe('dev OIDC issuer', () => {
   });
 
   test('a wrong password re-renders the login with an error and issues no code', async () => {
-    const browser = new Browser();
+    const browser = new HttpSession();
     const { res, verifier } = await startAuthorization(browser);
     const page = await follow(browser, res);
     const html = await page.res.text();
@@ -311,17 +276,12 @@ describe('dev OIDC issuer', () => {
     const done = await follow(browser, await submitLogin(browser, badHtml, 'alice', 'alice-demo'));
     const code = done.location?.searchParams.get('code');
     expect(code).toBeTruthy();
-    const tokenRes = await tokenRequest({
-      grant_type: 'authorization_code',
-      code: code!,
-      redirect_uri: REDIRECT_URI,
-      code_verifier: verifier,
-    });
+    const tokenRes = await exchangeCode(code!, verifier);
     expect(tokenRes.status).toBe(200);
   });
 
   test('PKCE is required', async () => {
-    const browser = new Browser();
+    const browser = new HttpSession();
     const url = new URL(disco.authorization_endpoint);
     url.search = new URLSearchParams({
       client_id: CLIENT_ID,
@@ -330,7 +290,7 @@ describe('dev OIDC issuer', () => {
       scope: 'openid',
       state: 'xyz',
     }).toString();
-    const res = await browser.fetch(url);
+    const res = await browser.request(url);
     const location = new URL(res.headers.get('location')!);
     expect(location.origin + location.pathname).toBe(REDIRECT_URI);
     expect(location.searchParams.get('error')).toBe('invalid_request');
@@ -338,16 +298,11 @@ describe('dev OIDC issuer', () => {
   });
 
   test('a wrong code_verifier is rejected at the token endpoint', async () => {
-    const browser = new Browser();
+    const browser = new HttpSession();
     const { res } = await startAuthorization(browser);
     const html = await (await follow(browser, res)).res.text();
     const done = await follow(browser, await submitLogin(browser, html, 'alice', 'alice-demo'));
-    const tokenRes = await tokenRequest({
-      grant_type: 'authorization_code',
-      code: done.location!.searchParams.get('code')!,
-      redirect_uri: REDIRECT_URI,
-      code_verifier: b64url(randomBytes(32)),
-    });
+    const tokenRes = await exchangeCode(done.location!.searchParams.get('code')!, b64url(randomBytes(32)));
     expect(tokenRes.status).toBe(400);
     expect(((await tokenRes.json()) as { error: string }).error).toBe('invalid_grant');
   });
@@ -386,7 +341,7 @@ describe('dev OIDC issuer', () => {
       post_logout_redirect_uri: POST_LOGOUT_URI,
       state: 'bye',
     }).toString();
-    const res = await browser.fetch(url);
+    const res = await browser.request(url);
     expect(res.status).toBe(200);
     const html = await res.text();
     // The page auto-submits the sign-out form; do what the browser's script would.
@@ -394,7 +349,7 @@ describe('dev OIDC issuer', () => {
     const inputs = hiddenInputs(html);
     expect(inputs.logout).toBe('yes');
     expect(inputs.xsrf).toBeTruthy();
-    const confirm = await browser.fetch(new URL(formAction(html), issuer.issuer), {
+    const confirm = await browser.request(new URL(formAction(html), issuer.issuer), {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams(inputs),
@@ -412,15 +367,15 @@ describe('dev OIDC issuer', () => {
   });
 
   test('logout without an IdP session still ends at the post_logout_redirect_uri', async () => {
-    const browser = new Browser();
+    const browser = new HttpSession();
     const url = new URL(disco.end_session_endpoint);
     url.search = new URLSearchParams({ client_id: CLIENT_ID, post_logout_redirect_uri: POST_LOGOUT_URI }).toString();
-    const res = await browser.fetch(url);
+    const res = await browser.request(url);
     expect(res.status).toBe(200);
     const html = await res.text();
     const inputs = hiddenInputs(html);
     expect(inputs.logout).toBe('yes');
-    const confirm = await browser.fetch(new URL(formAction(html), issuer.issuer), {
+    const confirm = await browser.request(new URL(formAction(html), issuer.issuer), {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams(inputs),

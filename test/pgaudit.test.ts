@@ -243,6 +243,10 @@ describe('PII reads recorded from pgaudit', () => {
     const before = await piiReads();
     expect(await pruneStatementText(db, new Date(Date.now() - 86_400_000))).toBe(0);
     expect(await pruneStatementText(db, new Date(Date.now() + 1_000))).toBe(before.length);
+    const prunedEvents = await withClient(controlAdminUrl, async (c) =>
+      (await c.query(`SELECT actor, details FROM audit_events WHERE action = 'pii.statements.pruned'`)).rows,
+    );
+    expect(prunedEvents).toEqual([{ actor: 'system:retention', details: expect.objectContaining({ count: before.length }) }]);
     const after = await piiReads();
     expect(after).toHaveLength(before.length);
     for (const [i, r] of after.entries()) {

@@ -67,13 +67,3 @@ export function auditWhere(f: AuditFilter, beforeId?: number): SQL | undefined {
 
 export const newestFirst = desc(auditEvents.id);
 
-/** Query-string form of a filter, for links (pagination, export) that keep the current filter. */
-export function filterQuery(f: AuditFilter): URLSearchParams {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(f)) {
-    if (v === undefined) continue;
-    q.set(k, v instanceof Date ? v.toISOString() : String(v));
-  }
-  return q;
-}
-

@@ -13,6 +13,8 @@ export const auditActions = [
   'credential.expired',
   /** A statement that touched a PII table, from pgaudit's log inside PostgreSQL. */
   'pii.read',
+  /** Retention blanked the text of old PII-read statements (their hashes stay). */
+  'pii.statements.pruned',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

@@ -10,6 +10,7 @@ import { and, inArray, isNotNull, lt, sql } from 'drizzle-orm';
 import type pg from 'pg';
 import type { ControlDb } from '../db/client.js';
 import { auditEvents, piiReadStatements } from '../db/schema.js';
+import { appendAudit } from './log.js';
 
 export { type PgauditRecord, parseJsonLogLine } from './pgaudit-log.js';
 
@@ -115,11 +116,23 @@ export async function pruneStatementText(db: ControlDb, olderThan: Date, batch =
       .innerJoin(auditEvents, sql`${auditEvents.id} = ${piiReadStatements.eventId}`)
       .where(and(isNotNull(piiReadStatements.statement), lt(auditEvents.at, olderThan.toISOString())))
       .limit(batch);
-    const pruned = await db
-      .update(piiReadStatements)
-      .set({ statement: null, prunedAt: sql`now()` })
-      .where(and(inArray(piiReadStatements.eventId, due), isNotNull(piiReadStatements.statement)))
-      .returning({ id: piiReadStatements.eventId });
+    // Retention changes what an auditor can read, so each batch is itself an event.
+    const pruned = await db.transaction(async (tx) => {
+      const rows = await tx
+        .update(piiReadStatements)
+        .set({ statement: null, prunedAt: sql`now()` })
+        .where(and(inArray(piiReadStatements.eventId, due), isNotNull(piiReadStatements.statement)))
+        .returning({ id: piiReadStatements.eventId });
+      if (rows.length > 0) {
+        const ids = rows.map((r) => r.id);
+        await appendAudit(tx, {
+          action: 'pii.statements.pruned',
+          actor: 'system:retention',
+          details: { count: rows.length, olderThan: olderThan.toISOString(), firstEventId: Math.min(...ids), lastEventId: Math.max(...ids) },
+        });
+      }
+      return rows;
+    });
     total += pruned.length;
     if (pruned.length < batch) return total;
   }

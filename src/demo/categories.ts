@@ -9,7 +9,6 @@ import {
   DISCOURSE_TITLES,
   FAS_GROUPS,
   KOJI_STATES,
-  RELEASES,
   WIKI_PAGES,
   WIKI_SUMMARIES,
 } from './vocab.js';

@@ -1,30 +1,52 @@
 // A cookie-keeping HTTP client that walks redirects by hand across the gate and the issuer, so
 // integration tests can sign in through the real OIDC flow without a browser.
+interface StoredCookie {
+  name: string;
+  value: string;
+  path: string;
+}
+
 export class HttpSession {
-  // Browsers scope cookies by host, not port: the gate and the issuer on localhost share a jar.
-  private jar = new Map<string, Map<string, string>>();
+  // Browsers scope cookies by host and path, not port: the gate and the issuer on localhost share
+  // a jar, and the issuer's interaction cookies only go back to their own paths.
+  private jar = new Map<string, Map<string, StoredCookie>>();
 
   private cookieHeader(url: URL): string {
     const cookies = this.jar.get(url.hostname);
-    return cookies ? [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') : '';
+    if (!cookies) return '';
+    const inPath = (c: StoredCookie) =>
+      url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`);
+    return [...cookies.values()]
+      .filter(inPath)
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ');
   }
 
   private store(url: URL, res: Response) {
     for (const line of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = line.split(';');
-      const eq = pair!.indexOf('=');
-      const name = pair!.slice(0, eq).trim();
-      const value = pair!.slice(eq + 1).trim();
-      const expired = attrs.some((a) => /^\s*max-age=0\s*$/i.test(a) || /^\s*expires=Thu, 01 Jan 1970/i.test(a));
-      const cookies = this.jar.get(url.hostname) ?? new Map<string, string>();
-      if (expired || value === '') cookies.delete(name);
-      else cookies.set(name, value);
+      const [pair = '', ...attrs] = line.split(';').map((a) => a.trim());
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq);
+      const value = pair.slice(eq + 1);
+      let path = url.pathname.replace(/\/[^/]*$/, '') || '/';
+      let expired = value === '';
+      for (const attr of attrs) {
+        const [k = '', v = ''] = attr.split('=');
+        const key = k.toLowerCase();
+        if (key === 'path') path = v;
+        if (key === 'expires' && Date.parse(v) <= Date.now()) expired = true;
+        if (key === 'max-age' && Number(v) <= 0) expired = true;
+      }
+      const cookies = this.jar.get(url.hostname) ?? new Map<string, StoredCookie>();
+      const id = `${name}|${path}`;
+      if (expired) cookies.delete(id);
+      else cookies.set(id, { name, value, path });
       this.jar.set(url.hostname, cookies);
     }
   }
 
   cookie(host: string, name: string): string | undefined {
-    return this.jar.get(host)?.get(name);
+    return [...(this.jar.get(host)?.values() ?? [])].find((c) => c.name === name)?.value;
   }
 
   /** One request, no redirect following. */
