@@ -15,6 +15,22 @@ export const auditActions = [
   'pii.read',
   /** Retention blanked the text of old PII-read statements (their hashes stay). */
   'pii.statements.pruned',
+  // PII requests (issue 4): each carries the request id, and the purpose in details.
+  'request.created',
+  /** One approver's approval; the final one also grants (see pii.granted). */
+  'request.approved',
+  'request.denied',
+  'request.withdrawn',
+  /** Nobody decided within the policy's review window. */
+  'request.expired',
+  /** A decision the rules refused (self-approval, a second vote by the same approver...). */
+  'request.refused',
+  'pii.granted',
+  'pii.revoked',
+  // Policy as code (issue 3).
+  'policy.applied',
+  'drift.found',
+  'leak_guard.hit',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

@@ -1,7 +1,7 @@
 // The gate's own state (the control database). The warehouse is not described here: the gate only
 // manages roles and grants there, it owns no tables.
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, index, integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, check, index, integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 export const analysts = pgTable('analysts', {
   id: serial('id').primaryKey(),
@@ -95,3 +95,110 @@ export const ingestCursors = pgTable('ingest_cursors', {
   position: bigint('position', { mode: 'number' }).notNull(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+/**
+ * A request for PII datasets. States: pending -> approved | denied | withdrawn | expired (nobody
+ * decided within the review window). An approved request's access lives in `pii_grants`.
+ */
+export const piiRequests = pgTable(
+  'pii_requests',
+  {
+    id: serial('id').primaryKey(),
+    analystId: integer('analyst_id')
+      .notNull()
+      .references(() => analysts.id),
+    datasets: text('datasets').array().notNull(),
+    purpose: text('purpose').notNull(),
+    durationSeconds: integer('duration_seconds').notNull(),
+    state: text('state').notNull().default('pending'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    reviewDeadline: timestamp('review_deadline', { withTimezone: true }).notNull(),
+    /** Approvals the request needs: the largest `approvals_required` among its datasets. */
+    approvalsRequired: integer('approvals_required').notNull(),
+    decidedAt: timestamp('decided_at', { withTimezone: true }),
+    /** Who made the final decision (the last approver, the denier) or `system:<component>`. */
+    decidedBy: text('decided_by'),
+    decisionComment: text('decision_comment'),
+  },
+  (t) => [
+    check('pii_requests_state', sql`${t.state} IN ('pending', 'approved', 'denied', 'withdrawn', 'expired')`),
+    index('pii_requests_pending').on(t.reviewDeadline).where(sql`state = 'pending'`),
+    index('pii_requests_analyst').on(t.analystId, t.createdAt),
+  ],
+);
+
+/** One approver's vote on a request; one per approver, so N approvals are N distinct people. */
+export const piiRequestReviews = pgTable(
+  'pii_request_reviews',
+  {
+    id: serial('id').primaryKey(),
+    requestId: integer('request_id')
+      .notNull()
+      .references(() => piiRequests.id),
+    reviewer: text('reviewer').notNull(),
+    decision: text('decision').notNull(),
+    comment: text('comment'),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('pii_request_reviews_one_each').on(t.requestId, t.reviewer),
+    check('pii_request_reviews_decision', sql`${t.decision} IN ('approve', 'deny')`),
+  ],
+);
+
+/**
+ * Time-bounded membership of an analyst's role in a dataset's group role. Live while `ended_at`
+ * is null; the sweeper ends it at `expires_at`. The reconciler treats live rows as the truth.
+ */
+export const piiGrants = pgTable(
+  'pii_grants',
+  {
+    id: serial('id').primaryKey(),
+    requestId: integer('request_id')
+      .notNull()
+      .references(() => piiRequests.id),
+    analystId: integer('analyst_id')
+      .notNull()
+      .references(() => analysts.id),
+    roleName: text('role_name').notNull(),
+    dataset: text('dataset').notNull(),
+    groupRole: text('group_role').notNull(),
+    startsAt: timestamp('starts_at', { withTimezone: true }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    /** When "expiring soon" was notified, so it is sent once. */
+    warnedAt: timestamp('warned_at', { withTimezone: true }),
+    endedAt: timestamp('ended_at', { withTimezone: true }),
+    /** expired | relinquished | revoked | left_group */
+    endReason: text('end_reason'),
+    endedBy: text('ended_by'),
+  },
+  (t) => [
+    // At most one live grant per analyst and dataset: racing approvals cannot make two.
+    uniqueIndex('pii_grants_one_live').on(t.analystId, t.dataset).where(sql`ended_at IS NULL`),
+    uniqueIndex('pii_grants_request_dataset').on(t.requestId, t.dataset),
+    index('pii_grants_live').on(t.expiresAt).where(sql`ended_at IS NULL`),
+    index('pii_grants_role').on(t.roleName, t.startsAt),
+  ],
+);
+
+/**
+ * Webhook notifications waiting to be delivered. Written in the same transaction as the change
+ * they announce, delivered afterwards with retries, so a failing receiver never blocks or loses
+ * a decision.
+ */
+export const webhookOutbox = pgTable(
+  'webhook_outbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    event: text('event').notNull(),
+    payload: jsonb('payload').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+    /** Gave up after the last retry. */
+    failedAt: timestamp('failed_at', { withTimezone: true }),
+    lastError: text('last_error'),
+  },
+  (t) => [index('webhook_outbox_due').on(t.nextAttemptAt).where(sql`delivered_at IS NULL AND failed_at IS NULL`)],
+);

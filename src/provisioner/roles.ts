@@ -10,4 +10,8 @@ export function managedRoles(prefix: string) {
     piiAudit: `${prefix}pii_audit`,
   };
 }
+
+/** The group role of one PII dataset from the policy; dataset names are validated short and plain. */
+export const datasetRole = (prefix: string, dataset: string) => `${prefix}pii_${dataset}`;
+
 export type ManagedRoles = ReturnType<typeof managedRoles>;
