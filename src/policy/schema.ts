@@ -82,9 +82,9 @@ export const policySchema = z
     requests: z
       .object({
         /** A request nobody decided within this span expires. */
-        review_window: span.default('72h'),
+        review_window: span.prefault('72h'),
         /** Notify this long before a grant ends. */
-        expiring_soon: span.default('1h'),
+        expiring_soon: span.prefault('1h'),
       })
       .prefault({}),
     pii_dictionary: z
