@@ -22,14 +22,13 @@ export interface RequestInForce {
   dataset: string;
 }
 
-/** The approved PII request of `analystUsername` that was in force at `at`, if any. */
-export type FindRequestInForce = (analystUsername: string, at: Date) => Promise<RequestInForce | null>;
-
 /**
- * PII requests and their approval do not exist yet (issue 4 provides the real lookup), so no
- * request is ever in force and every PII read is flagged as an alert: nobody should be able to
- * read PII today, and if somebody did, the auditor must see it.
+ * The approved PII request of `analystUsername` that covered every one of `objects` (qualified
+ * table names as pgaudit logs them) at `at`, if any. The real lookup is requestInForceLookup.
  */
+export type FindRequestInForce = (analystUsername: string, at: Date, objects: string[]) => Promise<RequestInForce | null>;
+
+/** Fails closed where no lookup is given: every PII read is then an alert for the auditor. */
 export const noRequestInForce: FindRequestInForce = async () => null;
 
 export interface IngestOptions {
@@ -241,8 +240,8 @@ async function planEvents(db: ControlDb, groups: StatementGroup[], opts: IngestO
     if (!role.startsWith(opts.rolePrefix)) reason = `the login role "${role}" is not managed by the gate`;
     else if (!username) reason = `no analyst of the gate has the login role "${role}"`;
     else {
-      request = await find(username, at);
-      if (!request) reason = 'no approved PII request was in force for this analyst at that moment';
+      request = await find(username, at, [...new Set(g.records.map((r) => r.objectName))]);
+      if (!request) reason = 'no approved PII request covering these tables was in force for this analyst at that moment';
     }
     const statement = statementText(g.records);
     const sha = sha256Hex(statement);
