@@ -2,6 +2,8 @@
 // row (hash) and a deleted row (link) exactly, the fast canonicalisation paths agree with chain.ts,
 // and `npm run audit:verify` reports the same with exit codes 0/1/2.
 import { execFile } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
@@ -196,19 +198,29 @@ async function recomputed(id: number): Promise<string> {
   return storedRowHash(rows[0]);
 }
 
-/** Deletes a row (as superuser), runs `fn`, and puts the row back exactly as it was. */
-async function withoutRow<T>(id: number, fn: () => Promise<T>): Promise<T> {
-  const saved = (await admin.query('SELECT * FROM audit_events WHERE id = $1', [id])).rows[0] as Record<string, unknown>;
-  await admin.query('DELETE FROM audit_events WHERE id = $1', [id]);
+/** Deletes rows (as superuser), runs `fn`, and puts the rows back exactly as they were. */
+async function withoutRows<T>(ids: number[], fn: () => Promise<T>): Promise<T> {
+  const saved = (await admin.query('SELECT * FROM audit_events WHERE id = ANY($1) ORDER BY id', [ids])).rows as Array<Record<string, unknown>>;
+  await admin.query('DELETE FROM audit_events WHERE id = ANY($1)', [ids]);
   try {
     return await fn();
   } finally {
-    const cols = Object.keys(saved);
-    await admin.query(
-      `INSERT INTO audit_events (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
-      cols.map((c) => (c === 'details' ? JSON.stringify(saved[c]) : saved[c])),
-    );
+    for (const row of saved) {
+      const cols = Object.keys(row);
+      await admin.query(
+        `INSERT INTO audit_events (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+        cols.map((c) => (c === 'details' ? JSON.stringify(row[c]) : row[c])),
+      );
+    }
   }
+}
+
+const withoutRow = <T>(id: number, fn: () => Promise<T>) => withoutRows([id], fn);
+
+/** Runs fn with the newest `n` events removed: a cut tail. */
+async function withoutTail<T>(n: number, fn: () => Promise<T>): Promise<T> {
+  const { rows } = await admin.query<{ id: string }>('SELECT id FROM audit_events ORDER BY id DESC LIMIT $1', [n]);
+  return withoutRows(rows.map((r) => Number(r.id)), fn);
 }
 
 async function cli(env: Record<string, string>) {
@@ -416,22 +428,11 @@ describe.sequential('anchors: a signed head shows that the tail was cut', () => 
 
     // Cut the last three events (as superuser): what remains verifies, the anchor does not.
     const anchor = await readAnchor(await signAnchor(status, secret), secret);
-    const tail = rows.slice(-3);
-    const saved = (await admin.query('SELECT * FROM audit_events WHERE id = ANY($1) ORDER BY id', [tail.map((r) => r.id)])).rows;
-    await admin.query('DELETE FROM audit_events WHERE id = ANY($1)', [tail.map((r) => r.id)]);
-    try {
+    await withoutTail(3, async () => {
       const shorter = await verifyChain(gatePool, fast);
       expect(shorter).toMatchObject({ ok: true, checked: rows.length - 3, headId: rows.at(-4)!.id });
       expect(await checkAnchor(gatePool, anchor, shorter)).toMatchObject({ ok: false, reason: 'missing' });
-    } finally {
-      for (const row of saved) {
-        const cols = Object.keys(row);
-        await admin.query(
-          `INSERT INTO audit_events (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
-          cols.map((c) => (c === 'details' ? JSON.stringify(row[c]) : row[c])),
-        );
-      }
-    }
+    });
     // An edited anchored head, and a break before it.
     await admin.query(`UPDATE audit_events SET hash = $2 WHERE id = $1`, [anchor.headId, 'f'.repeat(64)]);
     try {
@@ -444,6 +445,44 @@ describe.sequential('anchors: a signed head shows that the tail was cut', () => 
     });
     expect(await checkAnchor(gatePool, anchor, await verifyChain(gatePool, fast))).toMatchObject({ ok: true });
     await expect(signAnchor({ ...status, ok: false }, secret)).rejects.toThrow(/broken/);
+  });
+
+  test('the gate keeps anchors in a file; npm run audit:verify reports a cut tail that the chain alone cannot show', { timeout: 120_000 }, async () => {
+    const { appendAnchor } = await import('../src/node/anchoring.js');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'anchors-'));
+    const file = path.join(dir, 'anchors.jsonl');
+    const secret = `anchor-secret-${uniqueSuffix()}-${uniqueSuffix()}-${uniqueSuffix()}`;
+    const env = { CONTROL_DATABASE_URL: controlUrl, AUDIT_ANCHOR_FILE: file, AUDIT_ANCHOR_SECRET: secret };
+    try {
+      const none = await cli(env);
+      expect(none.code, none.stderr).toBe(0);
+      expect(none.stdout).toContain('anchors: none yet');
+
+      const first = await appendAnchor(gatePool, file, new TextEncoder().encode(secret));
+      expect(first.anchored).toBe(true);
+      // Later events do not disturb an older anchor.
+      await controlDb(gatePool).transaction((tx) => appendAudit(tx, { action: 'login', actor: 'zed', subject: 'zed' }));
+      const second = await appendAnchor(gatePool, file, new TextEncoder().encode(secret));
+      expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(2);
+      const ok = await cli(env);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toContain(`anchors ok: 2 in ${file}, newest head ${second.status.headId}`);
+
+      await withoutTail(1, async () => {
+        const cut = await cli(env);
+        expect(cut.stdout).toMatch(/chain intact/);
+        expect(cut.code).toBe(1);
+        expect(cut.stdout).toContain(`anchors FAILED: event ${second.status.headId}, the head anchored at`);
+      });
+
+      // A line signed with another key (or edited) means the anchor file itself was tampered with.
+      appendFileSync(file, `${readFileSync(file, 'utf8').trim().split('\n')[0]!.slice(0, -4)}AAAA\n`);
+      const forged = await cli(env);
+      expect(forged.code).toBe(1);
+      expect(forged.stdout).toContain('line 3 of');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

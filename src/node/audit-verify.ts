@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { type ChainStatus, verifyChain } from '../audit/verify.js';
 import { urlWith } from './databases.js';
+import { anchorKey, checkAnchorFile } from './anchoring.js';
 import type { DemoSecrets } from './secrets.js';
 
 // crypto.hash (one shot, Node >= 20.12) is about twice as fast as createHash for short inputs.
@@ -53,6 +54,20 @@ export function controlTarget(env: Record<string, string | undefined>): { url: s
   const user = `${env.ROLE_PREFIX || 'fdwg_'}gate`;
   const url = urlWith(`postgres://127.0.0.1:${port}/`, 'fdwg_control', user, secrets.gatePassword);
   return { url, describe: `embedded demo cluster postgres://${user}@127.0.0.1:${port}/fdwg_control` };
+}
+
+/**
+ * Where the anchors are and the key that signed them: AUDIT_ANCHOR_FILE + AUDIT_ANCHOR_SECRET, or
+ * the embedded demo's (DATA_DIR/anchors.jsonl, secret in DATA_DIR/secrets.json). Null: none kept.
+ */
+export function anchorSource(env: Record<string, string | undefined>): { file: string; key: Uint8Array } | null {
+  if (env.AUDIT_ANCHOR_FILE && env.AUDIT_ANCHOR_SECRET) return { file: env.AUDIT_ANCHOR_FILE, key: anchorKey(env.AUDIT_ANCHOR_SECRET) };
+  if (env.CONTROL_DATABASE_URL || env.DATABASE_URL) return null;
+  const dataDir = path.resolve(env.DATA_DIR || '.data');
+  const secretsFile = path.join(dataDir, 'secrets.json');
+  if (!existsSync(secretsFile)) return null;
+  const { anchorSecret } = JSON.parse(readFileSync(secretsFile, 'utf8')) as Partial<DemoSecrets>;
+  return anchorSecret ? { file: path.join(dataDir, 'anchors.jsonl'), key: anchorKey(anchorSecret) } : null;
 }
 
 export function formatStatus(s: ChainStatus): string {
@@ -103,6 +118,18 @@ async function main(): Promise<number> {
     }
     say(formatStatus(status));
     note(`(${status.checked.toLocaleString('en')} events in ${status.seconds.toFixed(2)} s)`);
+    // An intact chain can still be a shortened one: the anchors say whether its tail was cut.
+    const anchors = anchorSource(process.env);
+    if (!anchors) {
+      note('no anchors configured (AUDIT_ANCHOR_FILE, AUDIT_ANCHOR_SECRET): a cut tail would go unnoticed');
+      return status.ok ? 0 : 1;
+    }
+    const a = await checkAnchorFile(pool, anchors.file, anchors.key, status);
+    if (!a.ok) {
+      say(`anchors FAILED: ${a.detail}`);
+      return 1;
+    }
+    say(a.newest ? `anchors ok: ${a.anchors} in ${anchors.file}, newest head ${a.newest.anchor.headId} (${a.newest.anchor.at}) present` : `anchors: none yet in ${anchors.file}`);
     return status.ok ? 0 : 1;
   } finally {
     await pool.end().catch(() => {});

@@ -9,13 +9,20 @@ export interface DemoSecrets {
   gatePassword: string;
   pseudonymKey: string;
   oidcClientSecret: string;
+  /** Signs access-log anchors (src/node/anchoring.ts). */
+  anchorSecret: string;
 }
 
+const KEYS = ['sessionSecret', 'gatePassword', 'pseudonymKey', 'oidcClientSecret', 'anchorSecret'] as const;
+
+/** Reads the secrets, generating any that are missing (a data directory from an older version). */
 export function loadOrCreateSecrets(dir: string): DemoSecrets {
   const file = path.join(dir, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DemoSecrets;
-  const r = () => randomBytes(32).toString('base64url');
-  const secrets: DemoSecrets = { sessionSecret: r(), gatePassword: r(), pseudonymKey: r(), oidcClientSecret: r() };
+  const existing = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<DemoSecrets>) : {};
+  const missing = KEYS.filter((k) => typeof existing[k] !== 'string');
+  if (missing.length === 0) return existing as DemoSecrets;
+  const secrets = { ...existing } as DemoSecrets;
+  for (const k of missing) secrets[k] = randomBytes(32).toString('base64url');
   mkdirSync(dir, { recursive: true });
   writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
