@@ -44,8 +44,19 @@ const envSchema = z
     PGAUDIT_LOG_DIR: z.string().min(1).optional(),
     /** Days the text of PII-read statements is kept; afterwards only its SHA-256 remains. */
     AUDIT_STATEMENT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+    /** Receiver of request notifications (JSON, HMAC-signed); unset: notifications stay queued. */
+    WEBHOOK_URL: httpUrl.optional(),
+    WEBHOOK_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+    /** Attempts per notification before it is given up (retries back off from 5 s to 1 h). */
+    WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(12),
   })
   .superRefine((env, ctx) => {
+    if (env.WEBHOOK_URL && !env.WEBHOOK_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'required when WEBHOOK_URL is set' });
+    }
+    if (env.WEBHOOK_SECRET && !env.WEBHOOK_URL) {
+      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: 'required when WEBHOOK_SECRET is set' });
+    }
     const external = env.DATABASE_URL ?? env.CONTROL_DATABASE_URL ?? env.WAREHOUSE_DATABASE_URL;
     if (!external) return;
     // Against real databases nothing is generated for you: a production gate needs a real issuer.
@@ -102,6 +113,13 @@ export interface AppConfig {
   };
   /** Where analysts point psql: the warehouse as seen from their machines. */
   analystDb: { host: string; port: number; database: string };
+  /** Where request notifications are POSTed; unset: they stay queued in webhook_outbox. */
+  webhook?: { url: string; secret: string; maxAttempts: number };
+}
+
+export function webhookConfig(env: Env): AppConfig['webhook'] {
+  if (!env.WEBHOOK_URL || !env.WEBHOOK_SECRET) return undefined;
+  return { url: env.WEBHOOK_URL, secret: env.WEBHOOK_SECRET, maxAttempts: env.WEBHOOK_MAX_ATTEMPTS };
 }
 
 /** Where analysts point their tools: the warehouse URL's host unless overridden. */
@@ -136,6 +154,7 @@ export function externalAppConfig(env: Env): { config: AppConfig; controlUrl: st
         groupsClaim: env.OIDC_GROUPS_CLAIM,
       },
       analystDb: analystTarget(env, warehouseUrl),
+      webhook: webhookConfig(env),
     },
   };
 }

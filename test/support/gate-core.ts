@@ -47,6 +47,8 @@ export interface GateOptions {
   logSink?: (line: string) => void;
   /** Called with the pools before the first request (benches attach tracing here). */
   onPools?: (pools: { control: pg.Pool; warehouse: pg.Pool }) => void;
+  /** More origins that may use this gate's OIDC client (another runtime serving the same app). */
+  alsoServedAt?: string[];
 }
 
 const uniqueSuffix = () => randomBytes(4).toString('hex');
@@ -79,8 +81,8 @@ export async function startGateOn(superuserUrl: string, opts: GateOptions = {}):
       {
         client_id: clientId,
         client_secret: clientSecret,
-        redirect_uris: [`${publicUrl}/auth/callback`],
-        post_logout_redirect_uris: [`${publicUrl}/`],
+        redirect_uris: [publicUrl, ...(opts.alsoServedAt ?? [])].map((u) => `${u}/auth/callback`),
+        post_logout_redirect_uris: [publicUrl, ...(opts.alsoServedAt ?? [])].map((u) => `${u}/`),
       },
     ],
     accounts: demoAccounts,
