@@ -8,13 +8,15 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { expectChainIntact } from './support/audit.js';
 import { parseJsonLogLine, pgauditStatus, pruneStatementText } from '../src/audit/pgaudit.js';
 import { type FindRequestInForce, ingestPgauditLogs } from '../src/audit/pgaudit-ingest.js';
+import { requestInForceLookup } from '../src/audit/request-in-force.js';
+import { PiiRequestService } from '../src/requests/service.js';
 import { parseLogTimestamp, splitPgauditCsv } from '../src/audit/pgaudit-log.js';
 import type { Identity } from '../src/auth/identity.js';
 import { type ControlDb, controlDb, createPool } from '../src/db/client.js';
 import { prepareDatabases, urlWith } from '../src/node/databases.js';
 import { loadPolicy } from '../src/policy/load.js';
 import { Provisioner } from '../src/provisioner/provisioner.js';
-import { managedRoles } from '../src/provisioner/roles.js';
+import { datasetRole, managedRoles } from '../src/provisioner/roles.js';
 import { CredentialService, type IssuedCredential } from '../src/services/credentials.js';
 import { GateService } from '../src/services/gate.js';
 import { type DebianPostgres, startDebianPostgres } from './support/debian-pg.js';
@@ -23,6 +25,7 @@ import { adminUrl, uniqueSuffix, withClient } from './support/pg.js';
 const prefix = `pa${uniqueSuffix()}_`;
 const roles = managedRoles(prefix);
 const policy = loadPolicy(path.resolve('policies'));
+const bob: Identity = { sub: 'bob-sub', username: 'bob', email: 'bob@example.org', name: 'Bob', groups: ['fdwg', 'fdwg-approvers'] };
 const alice: Identity = { sub: 'alice-sub', username: 'alice', email: 'alice@example.org', name: 'Alice', groups: ['fdwg'] };
 
 const PII_QUERY = 'SELECT * FROM pii.users LIMIT 1';
@@ -154,8 +157,9 @@ describe('the foundation on PostgreSQL 15 (scram)', () => {
 
 describe('PII reads recorded from pgaudit', () => {
   beforeAll(async () => {
-    // Stand-in for an approval (issue 4): the DBA grants the PII tier by hand.
-    await withClient(warehouseAdminUrl, (c) => c.query(`GRANT ${roles.pii} TO ${issued.roleName}`));
+    // A DBA grants the dataset roles by hand, outside the request flow: reads happen, and each is
+    // an alert, since no approved request stands behind them.
+    await withClient(warehouseAdminUrl, (c) => c.query(`GRANT ${datasetRole(prefix, 'maintainer_identities')}, ${datasetRole(prefix, 'message_text')} TO ${issued.roleName}`));
     await asAnalyst(async (c) => {
       expect((await c.query(PII_QUERY)).rowCount).toBe(1);
       expect((await c.query(PSEUDONYMIZED_QUERY)).rows[0].n).toBeGreaterThan(0);
@@ -176,7 +180,7 @@ describe('PII reads recorded from pgaudit', () => {
       objects: ['pii.users'],
       command: 'SELECT',
       alert: true,
-      reason: 'no approved PII request was in force for this analyst at that moment',
+      reason: 'no approved PII request covering these tables was in force for this analyst at that moment',
     });
     expect(single.details.purpose).toBeUndefined();
     expect(Date.parse(single.details.loggedAt)).toBeGreaterThan(Date.now() - 120_000);
@@ -198,25 +202,42 @@ describe('PII reads recorded from pgaudit', () => {
     expect(await piiReads()).toHaveLength(before);
   });
 
-  test('with an approved request in force, the read is linked to it and is not an alert', async () => {
-    const asked: Array<[string, Date]> = [];
-    const stub: FindRequestInForce = async (username, at) => {
-      asked.push([username, at]);
-      return { requestId: 42, purpose: 'Bodhi karma study (approved by bob)', dataset: 'pii.users' };
-    };
+  test('after a real approval the read is linked to the request and its purpose; pseudonymized reads stay unrecorded', async () => {
+    const gateService = new GateService(db, policy, prefix);
+    const requests = new PiiRequestService(db, gateService, new Provisioner(warehousePool, prefix, policy.credentials), policy, prefix);
+    const purpose = 'Join Bodhi karma to the maintainer roster for the packaging health report.';
+    const created = await requests.create(alice, { datasets: ['maintainer_identities'], purpose, durationSeconds: 3600 });
+    const decided = await requests.review(bob, created.id, 'approve', 'Roster join only, please.');
+    expect(decided).toMatchObject({ final: true });
+
     const sql = `SELECT email FROM pii.users WHERE username = 'nobody'`;
-    const before = Date.now();
-    await asAnalyst((c) => c.query(sql));
-    await auditLinesInLog(4);
-    expect(await ingest(stub)).toEqual({ read: 1, events: 1, alerts: 0 });
-    expect(asked).toHaveLength(1);
-    expect(asked[0]![0]).toBe('alice');
-    // The lookup is asked about the moment PostgreSQL logged the read.
-    expect(Math.abs(asked[0]![1].getTime() - before)).toBeLessThan(10_000);
-    const last = (await piiReads()).at(-1);
-    expect(last).toMatchObject({ subject: 'alice', request_id: 42, dataset: 'pii.users', statement: sql });
-    expect(last.details).toMatchObject({ alert: false, purpose: 'Bodhi karma study (approved by bob)', objects: ['pii.users'] });
-    expect(last.details.reason).toBeUndefined();
+    await asAnalyst(async (c) => {
+      await c.query(sql);
+      await c.query(PSEUDONYMIZED_QUERY);
+      // message_text is not in the approved dataset: still readable through the DBA's hand grant,
+      // and recorded as an alert although a request for another dataset is in force.
+      await c.query('SELECT count(*) FROM pii.message_text');
+    });
+    await auditLinesInLog(5);
+    const linked = requestInForceLookup(db, policy.pii_datasets);
+    expect(await ingest(linked)).toEqual({ read: 2, events: 2, alerts: 1 });
+    const [read, outside] = (await piiReads()).slice(-2);
+    expect(read).toMatchObject({ subject: 'alice', request_id: created.id, dataset: 'maintainer_identities', statement: sql });
+    expect(read.details).toMatchObject({ alert: false, purpose, objects: ['pii.users'] });
+    expect(read.details.reason).toBeUndefined();
+    expect(outside).toMatchObject({ subject: 'alice', request_id: null, dataset: null });
+    expect(outside.details).toMatchObject({ alert: true, objects: ['pii.message_text'] });
+    expect((await piiReads()).map((r) => r.statement)).not.toContain(PSEUDONYMIZED_QUERY);
+    // An auditor can follow the read to the approval: the request's events carry the same id.
+    const trail = await withClient(controlAdminUrl, async (c) =>
+      (await c.query(`SELECT action, actor FROM audit_events WHERE request_id = $1 ORDER BY id`, [created.id])).rows,
+    );
+    expect(trail).toEqual([
+      { action: 'request.created', actor: 'alice' },
+      { action: 'request.approved', actor: 'bob' },
+      { action: 'pii.granted', actor: 'bob' },
+      { action: 'pii.read', actor: 'alice' },
+    ]);
   });
 
   test('reads by roles the gate does not know are recorded as alerts with the reason', async () => {
@@ -225,7 +246,7 @@ describe('PII reads recorded from pgaudit', () => {
       for (const r of ['dba_dave', ghost]) {
         await c.query(`CREATE ROLE ${r} LOGIN PASSWORD 'dave-demo-pw'`);
         await c.query(`GRANT CONNECT ON DATABASE warehouse TO ${r}`);
-        await c.query(`GRANT ${roles.pii} TO ${r}`);
+        await c.query(`GRANT ${datasetRole(prefix, 'maintainer_identities')} TO ${r}`);
       }
     });
     for (const r of ['dba_dave', ghost]) {
@@ -436,10 +457,10 @@ describe('PostgreSQL 15: revoking the PII tier must end the analyst sessions', (
     c.on('error', () => {}); // the termination below
     await c.connect();
     try {
-      await withClient(warehouseAdminUrl, (s) => s.query(`GRANT ${roles.pii} TO ${issued.roleName}`));
-      await c.query(`SET ROLE ${roles.pii}`);
+      await withClient(warehouseAdminUrl, (s) => s.query(`GRANT ${datasetRole(prefix, 'maintainer_identities')} TO ${issued.roleName}`));
+      await c.query(`SET ROLE ${datasetRole(prefix, 'maintainer_identities')}`);
       await c.query(`SELECT 'marker-before-revoke' FROM pii.users LIMIT 1`);
-      await withClient(warehouseAdminUrl, (s) => s.query(`REVOKE ${roles.pii} FROM ${issued.roleName}`));
+      await withClient(warehouseAdminUrl, (s) => s.query(`REVOKE ${datasetRole(prefix, 'maintainer_identities')} FROM ${issued.roleName}`));
       expect((await c.query(`SELECT 'marker-after-revoke' FROM pii.users LIMIT 1`)).rowCount).toBe(1);
       // A later logged read, so that the log has certainly caught up with the one before it.
       await withClient(warehouseAdminUrl, (s) => s.query(`SELECT 'marker-sentinel' FROM pii.users LIMIT 1`));
