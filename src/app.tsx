@@ -18,10 +18,17 @@ import { Provisioner } from './provisioner/provisioner.js';
 import { CredentialService } from './services/credentials.js';
 import { GateService } from './services/gate.js';
 import { Sweeper } from './services/sweeper.js';
+import { GrantSweeper } from './requests/grant-sweeper.js';
+import { PiiRequestService } from './requests/service.js';
+import { requestApiRoutes } from './api/request-routes.js';
+import { requestWebRoutes } from './web/request-routes.js';
+import { WebhookDispatcher } from './notify/dispatcher.js';
 import type { AppEnv, Services } from './types.js';
 import { auditWebRoutes } from './web/audit-routes.js';
 import { ErrorPage } from './web/pages.js';
 import { webRoutes } from './web/routes.js';
+import { adminWebRoutes } from './web/admin-routes.js';
+import { Reconciler } from './reconcile/service.js';
 
 export interface AppDeps {
   config: AppConfig;
@@ -37,11 +44,16 @@ export function createServices(deps: AppDeps): Services {
   const db = controlDb(deps.controlPool);
   const provisioner = new Provisioner(deps.warehousePool, deps.config.rolePrefix, deps.policy.credentials);
   const gate = new GateService(db, deps.policy, deps.config.rolePrefix);
+  const requests = new PiiRequestService(db, gate, provisioner, deps.policy, deps.config.rolePrefix);
   return {
     gate,
     provisioner,
-    credentials: new CredentialService(db, gate, provisioner, deps.policy.credentials),
+    credentials: new CredentialService(db, gate, provisioner, deps.policy.credentials, undefined, requests),
     sweeper: new Sweeper(db, provisioner),
+    requests,
+    grantSweeper: new GrantSweeper(db, provisioner, deps.policy),
+    webhooks: deps.config.webhook ? new WebhookDispatcher(db, deps.config.webhook) : undefined,
+    reconciler: new Reconciler({ policy: deps.policy, prefix: deps.config.rolePrefix, warehouse: deps.warehousePool, control: deps.controlPool }),
   };
 }
 
@@ -119,8 +131,11 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.use('*', oidc.loadIdentity);
   const chain = chainMonitor(deps.controlPool);
   app.route('/api/audit', auditApiRoutes({ controlPool: deps.controlPool, chain }));
+  app.route('/api', requestApiRoutes(policy));
   app.route('/api', apiRoutes(config, policy));
   app.route('/audit', auditWebRoutes(config, { controlPool: deps.controlPool, warehousePool: deps.warehousePool, piiAuditRole: services.provisioner.roles.piiAudit, piiSchemas: policy.tiers.pii.schemas, chain }));
+  app.route('/', requestWebRoutes(config, policy));
+  app.route('/admin', adminWebRoutes(config, { controlPool: deps.controlPool }));
   app.route('/', webRoutes(config, policy, oidc));
 
   app.notFound((c) => {

@@ -44,11 +44,16 @@ const envSchema = z
     PGAUDIT_LOG_DIR: z.string().min(1).optional(),
     /** Days the text of PII-read statements is kept; afterwards only its SHA-256 remains. */
     AUDIT_STATEMENT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+    /** Seconds between the gate's own reconcile runs (roles, LOGIN, memberships); one also runs at start. */
+    RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(10).max(86_400).default(300),
     /** Receiver of request notifications (JSON, HMAC-signed); unset: notifications stay queued. */
     WEBHOOK_URL: httpUrl.optional(),
     WEBHOOK_SECRET: z.string().min(32, 'at least 32 characters').optional(),
     /** Attempts per notification before it is given up (retries back off from 5 s to 1 h). */
     WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(12),
+    /** Node: append signed anchors of the access log's head here (ship it off the database host). */
+    AUDIT_ANCHOR_FILE: z.string().min(1).optional(),
+    AUDIT_ANCHOR_SECRET: z.string().min(32, 'at least 32 characters').optional(),
   })
   .superRefine((env, ctx) => {
     if (env.WEBHOOK_URL && !env.WEBHOOK_SECRET) {
@@ -56,6 +61,9 @@ const envSchema = z
     }
     if (env.WEBHOOK_SECRET && !env.WEBHOOK_URL) {
       ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: 'required when WEBHOOK_SECRET is set' });
+    }
+    if (!env.AUDIT_ANCHOR_FILE !== !env.AUDIT_ANCHOR_SECRET) {
+      ctx.addIssue({ code: 'custom', path: [env.AUDIT_ANCHOR_FILE ? 'AUDIT_ANCHOR_SECRET' : 'AUDIT_ANCHOR_FILE'], message: 'set AUDIT_ANCHOR_FILE and AUDIT_ANCHOR_SECRET together' });
     }
     const external = env.DATABASE_URL ?? env.CONTROL_DATABASE_URL ?? env.WAREHOUSE_DATABASE_URL;
     if (!external) return;

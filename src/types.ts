@@ -3,12 +3,24 @@ import type { CredentialService } from './services/credentials.js';
 import type { GateService } from './services/gate.js';
 import type { Provisioner } from './provisioner/provisioner.js';
 import type { Sweeper } from './services/sweeper.js';
+import type { GrantSweeper } from './requests/grant-sweeper.js';
+import type { PiiRequestService } from './requests/service.js';
+import type { WebhookDispatcher } from './notify/dispatcher.js';
+import type { Reconciler } from './reconcile/service.js';
 
 export interface Services {
   gate: GateService;
   credentials: CredentialService;
   provisioner: Provisioner;
   sweeper: Sweeper;
+  /** PII requests, reviews and grants (issue 4). */
+  requests: PiiRequestService;
+  /** Ends PII grants whose window closed, expires undecided requests, warns before the end. */
+  grantSweeper: GrantSweeper;
+  /** Delivers queued notifications; absent when no webhook is configured. */
+  webhooks?: WebhookDispatcher;
+  /** Policy as code (issue 3): plans and applies the warehouse grants as the gate's login. */
+  reconciler: Reconciler;
 }
 
 export interface AppEnv {

@@ -12,33 +12,54 @@ import policyText from '../policies/policy.yaml';
 const agreements: Record<string, string> = { 'agreements/2026-11.md': agreement202611 };
 
 type WorkerEnv = Record<string, string | undefined>;
-let built: { app: ReturnType<typeof createApp>; services: Services } | undefined;
+interface Ctx {
+  waitUntil(p: Promise<unknown>): void;
+}
 
-function build(env: WorkerEnv) {
+const policy = parsePolicy('policies/policy.yaml', policyText, (file) => {
+  const text = agreements[file];
+  if (text === undefined) throw new Error(`agreement ${file} is not bundled`);
+  return text;
+});
+
+/**
+ * Builds the gate for one invocation. Workers cannot share I/O objects between requests: a pool
+ * whose sockets were opened by one request hangs the next one. So every invocation gets its own
+ * small pools, closed once it is done (pool.end waits for a streamed export to release its
+ * client). In production put Hyperdrive in front: it keeps the real connections warm.
+ */
+function build(env: WorkerEnv, ctx: Ctx) {
   const parsed = externalAppConfig(parseEnv(env));
-  const policy = parsePolicy('policies/policy.yaml', policyText, (file) => {
-    const text = agreements[file];
-    if (text === undefined) throw new Error(`agreement ${file} is not bundled`);
-    return text;
-  });
   const deps = {
     config: parsed.config,
     policy,
     controlPool: createPool(parsed.controlUrl, 2),
     warehousePool: createPool(parsed.warehouseUrl, 2),
   };
-  const services = createServices(deps);
-  return { app: createApp(deps, services), services };
+  const services: Services = createServices(deps);
+  const close = () => ctx.waitUntil(Promise.allSettled([deps.controlPool.end(), deps.warehousePool.end()]));
+  return { app: createApp(deps, services), services, close };
 }
 
 export default {
-  fetch(request: Request, env: WorkerEnv, ctx: { waitUntil(p: Promise<unknown>): void }) {
-    built ??= build(env);
-    return built.app.fetch(request, env, ctx as never);
+  async fetch(request: Request, env: WorkerEnv, ctx: Ctx) {
+    const gate = build(env, ctx);
+    try {
+      return await gate.app.fetch(request, env, ctx as never);
+    } finally {
+      gate.close();
+    }
   },
-  /** Cron trigger (wrangler.toml [triggers]): the sweeper that ends expired access. */
-  async scheduled(_event: unknown, env: WorkerEnv, ctx: { waitUntil(p: Promise<unknown>): void }) {
-    built ??= build(env);
-    ctx.waitUntil(built.services.sweeper.sweep());
+  /** Cron trigger (wrangler.toml [triggers]): the sweeper that ends expired access, then due webhook notifications. */
+  async scheduled(_event: unknown, env: WorkerEnv, ctx: Ctx) {
+    const gate = build(env, ctx);
+    try {
+      // Both sweepers run even when one fails (a failure still fails the cron run, after both).
+      const swept = await Promise.allSettled([gate.services.sweeper.sweep(), gate.services.grantSweeper.sweep()]);
+      if (gate.services.webhooks) await gate.services.webhooks.deliverDue();
+      for (const r of swept) if (r.status === 'rejected') throw r.reason;
+    } finally {
+      gate.close();
+    }
   },
 };

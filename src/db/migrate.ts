@@ -27,6 +27,8 @@ export function controlGrantsSql(gateRole: string): string[] {
     `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${gate}`,
     `GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${gate}`,
     ...APPEND_ONLY_TABLES.map((t) => `REVOKE UPDATE, DELETE, TRUNCATE ON ${quoteIdent(t)} FROM ${gate}`),
+    // A vote, once cast, is evidence: the gate adds reviews and never edits or removes one.
+    `REVOKE UPDATE, DELETE, TRUNCATE ON pii_request_reviews FROM ${gate}`,
     // Statement text may be blanked by retention (UPDATE), never removed.
     `REVOKE DELETE, TRUNCATE ON pii_read_statements FROM ${gate}`,
   ];

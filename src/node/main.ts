@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { serve } from '@hono/node-server';
 import { createApp, createServices } from '../app.js';
-import { type AppConfig, ConfigError, type Env, analystTarget, externalAppConfig, isEmbedded, parseEnv } from '../config.js';
+import { type AppConfig, ConfigError, type Env, analystTarget, externalAppConfig, isEmbedded, parseEnv, webhookConfig } from '../config.js';
 import { controlDb, createPool } from '../db/client.js';
 import { migrateControl } from './migrate.js';
 import { startDevIssuer } from '../dev/oidc-issuer.js';
@@ -16,7 +16,11 @@ import type { Policy } from '../policy/schema.js';
 import { prepareDatabases } from './databases.js';
 import { loadOrCreateSecrets } from './secrets.js';
 import { SWEEP_INTERVAL_MS, startSweeping } from './sweeping.js';
+import { startReconciling } from './reconciling.js';
+import { NOTIFY_INTERVAL_MS, startNotifying } from './notifying.js';
 import { startPgauditIngest } from './pgaudit-ingest.js';
+import { requestInForceLookup } from '../audit/request-in-force.js';
+import { anchorKey, startAnchoring } from './anchoring.js';
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -25,6 +29,8 @@ interface Runtime {
   controlUrl: string;
   warehouseUrl: string;
   cleanup: Array<() => Promise<void>>;
+  /** Where signed anchors of the access log go (outside the database), if anywhere. */
+  anchors?: { file: string; key: Uint8Array };
 }
 
 async function embeddedRuntime(env: Env, policy: Policy): Promise<Runtime> {
@@ -76,6 +82,7 @@ async function embeddedRuntime(env: Env, policy: Policy): Promise<Runtime> {
     controlUrl,
     warehouseUrl,
     cleanup,
+    anchors: { file: path.join(dataDir, 'anchors.jsonl'), key: anchorKey(secrets.anchorSecret) },
     config: {
       publicUrl,
       demo: true,
@@ -90,12 +97,16 @@ async function embeddedRuntime(env: Env, policy: Policy): Promise<Runtime> {
         groupsClaim: env.OIDC_GROUPS_CLAIM,
       },
       analystDb: analystTarget(env, warehouseUrl),
+      webhook: webhookConfig(env),
     },
   };
 }
 
 function externalRuntime(env: Env): Runtime {
-  return { ...externalAppConfig(env), cleanup: [] };
+  const anchors = env.AUDIT_ANCHOR_FILE && env.AUDIT_ANCHOR_SECRET
+    ? { file: path.resolve(env.AUDIT_ANCHOR_FILE), key: anchorKey(env.AUDIT_ANCHOR_SECRET) }
+    : undefined;
+  return { ...externalAppConfig(env), cleanup: [], ...(anchors ? { anchors } : {}) };
 }
 
 async function main() {
@@ -109,15 +120,20 @@ async function main() {
   const deps = { config: rt.config, policy, controlPool, warehousePool, logger };
   const services = createServices(deps);
   const app = createApp(deps, services);
-  const sweep = startSweeping(services.sweeper, logger, SWEEP_INTERVAL_MS);
+  const sweep = startSweeping(services, logger, SWEEP_INTERVAL_MS);
+  // The gate's own roles follow the policy at start and on a schedule (safe with several instances).
+  const reconciling = startReconciling(services.reconciler, logger, env.RECONCILE_INTERVAL_SECONDS * 1000);
+  const notifying = services.webhooks ? startNotifying(services.webhooks, logger, NOTIFY_INTERVAL_MS) : undefined;
   // PII reads logged by pgaudit inside PostgreSQL; only where the gate can read the server's log.
   const stopPgaudit = env.PGAUDIT_LOG_DIR
     ? startPgauditIngest(controlDb(controlPool), logger, {
         logDir: path.resolve(env.PGAUDIT_LOG_DIR),
         rolePrefix: rt.config.rolePrefix,
         retentionDays: env.AUDIT_STATEMENT_RETENTION_DAYS,
+        findRequestInForce: requestInForceLookup(controlDb(controlPool), policy.pii_datasets),
       })
     : () => {};
+  const stopAnchoring = rt.anchors ? startAnchoring(controlPool, logger, rt.anchors) : () => {};
   const server = serve({ fetch: app.fetch, port: env.PORT, hostname: isEmbedded(env) ? '127.0.0.1' : '0.0.0.0' });
 
   say('');
@@ -135,7 +151,10 @@ async function main() {
     stopping = true;
     say('Stopping...');
     clearInterval(sweep);
+    clearInterval(reconciling);
+    clearInterval(notifying);
     stopPgaudit();
+    stopAnchoring();
     server.close();
     await Promise.allSettled([controlPool.end(), warehousePool.end()]);
     for (const fn of rt.cleanup) await fn().catch(() => {});

@@ -27,7 +27,7 @@ export function parsePolicy(fileName: string, text: string, readAgreement: (file
   } catch {
     throw new PolicyError([`${fileName}: agreement.file: cannot read ${result.data.agreement.file}`]);
   }
-  return { ...result.data, agreementText };
+  return { ...result.data, agreementText, sourceText: text };
 }
 
 function describeIssue(fileName: string, doc: ReturnType<typeof parseDocument>, lines: LineCounter, issue: z.core.$ZodIssue) {

@@ -107,6 +107,8 @@ export const policySchema = z
   .superRefine((p, ctx) => {
     const seen = new Set<string>();
     p.pii_datasets.forEach((d, i) => {
+      // `<prefix>pii_audit` is pgaudit's role: a dataset of that name would hand it out.
+      if (d.name === 'audit') ctx.addIssue({ code: 'custom', message: 'the name audit is reserved (pgaudit role)', path: ['pii_datasets', i, 'name'] });
       if (seen.has(d.name)) ctx.addIssue({ code: 'custom', message: `dataset ${d.name} is declared twice`, path: ['pii_datasets', i, 'name'] });
       seen.add(d.name);
       d.tables.forEach((t, j) => {
@@ -126,4 +128,6 @@ export type PiiDataset = PolicyDocument['pii_datasets'][number];
 /** The policy in force: the validated document plus the agreement text it points to. */
 export interface Policy extends PolicyDocument {
   agreementText: string;
+  /** The policy file's text as read: its SHA-256 identifies the policy in force (see version.ts). */
+  sourceText: string;
 }

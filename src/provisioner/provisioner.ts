@@ -110,6 +110,64 @@ export class Provisioner {
     return Number(rows[0]?.n ?? 0);
   }
 
+  /**
+   * Lets an analyst's role read PII datasets through their group roles. On PostgreSQL 16+ the
+   * membership is `INHERIT TRUE, SET FALSE`: privileges apply to the analyst's own queries (the
+   * next query of a live session already sees the data) but the session can never `SET ROLE` into
+   * the group. PostgreSQL 15 has no such option: a plain GRANT lets the analyst `SET ROLE` into the
+   * group, and a session that did keeps the group's privileges after a REVOKE. That is why ending
+   * access always terminates the analyst's sessions too (revokeDatasets), on every version.
+   */
+  async grantDatasets(role: string, groupRoles: string[]): Promise<void> {
+    if (groupRoles.length === 0) return;
+    const opts = supportsGrantOptions(await this.serverVersionNum()) ? ' WITH INHERIT TRUE, SET FALSE' : '';
+    await this.pool.query(`GRANT ${groupRoles.map(qi).join(', ')} TO ${qi(role)}${opts}`);
+  }
+
+  /**
+   * Ends dataset memberships in bulk, then terminates every affected analyst's sessions. One
+   * REVOKE per dataset role (listing all its analysts) and one terminate query for all roles keep
+   * a thousand expiries to a handful of round trips. Memberships already gone are no error
+   * (REVOKE only warns), so a sweep that repeats after a crash is safe. Returns sessions ended per
+   * analyst role.
+   */
+  async revokeDatasets(memberships: { role: string; groupRole: string }[]): Promise<Map<string, number>> {
+    const ended = new Map<string, number>();
+    if (memberships.length === 0) return ended;
+    const names = [...new Set(memberships.flatMap((m) => [m.role, m.groupRole]))];
+    const { rows } = await this.pool.query<{ rolname: string }>(`SELECT rolname FROM pg_roles WHERE rolname = ANY($1)`, [names]);
+    const exists = new Set(rows.map((r) => r.rolname));
+    const byGroup = new Map<string, Set<string>>();
+    for (const m of memberships) {
+      // A role that is gone holds no membership.
+      if (!exists.has(m.role) || !exists.has(m.groupRole)) continue;
+      byGroup.set(m.groupRole, (byGroup.get(m.groupRole) ?? new Set()).add(m.role));
+    }
+    if (byGroup.size > 0) {
+      const c = await this.pool.connect();
+      try {
+        await c.query('BEGIN');
+        for (const [group, roles] of byGroup) await c.query(`REVOKE ${qi(group)} FROM ${[...roles].map(qi).join(', ')}`);
+        await c.query('COMMIT');
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        c.release();
+      }
+    }
+    // After the REVOKE committed: a session that reconnects in between already lacks the grant.
+    const roles = [...new Set(memberships.map((m) => m.role))];
+    const terminated = await this.pool.query<{ usename: string; n: string }>(
+      `SELECT usename, count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n
+         FROM pg_stat_activity WHERE usename = ANY($1) AND pid <> pg_backend_pid() GROUP BY usename`,
+      [roles],
+    );
+    for (const r of roles) ended.set(r, 0);
+    for (const r of terminated.rows) ended.set(r.usename, Number(r.n));
+    return ended;
+  }
+
   /** True when the warehouse answers; used by /healthz. */
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');

@@ -5,13 +5,15 @@ export function managedRoles(prefix: string) {
     /** Owns the control database's tables; NOLOGIN, used only to migrate. */
     controlOwner: `${prefix}control_owner`,
     pseudonymized: `${prefix}tier_pseudonymized`,
-    pii: `${prefix}tier_pii`,
     /** pgaudit's object-audit role: holds SELECT on exactly the PII tables; NOLOGIN, granted to nobody. */
     piiAudit: `${prefix}pii_audit`,
   };
 }
 
-/** The group role of one PII dataset from the policy; dataset names are validated short and plain. */
+/**
+ * The group role of one PII dataset from the policy; dataset names are validated short and plain.
+ * PII access is per dataset: there is no group for the whole PII tier.
+ */
 export const datasetRole = (prefix: string, dataset: string) => `${prefix}pii_${dataset}`;
 
 export type ManagedRoles = ReturnType<typeof managedRoles>;

@@ -26,6 +26,13 @@ export interface IssuedCredential {
 export interface RevokeResult {
   sessionsEnded: number;
   leasesRevoked: number;
+  /** Live PII grants ended (leaving the FDWG only). */
+  piiGrantsEnded?: number;
+}
+
+/** What ends a leaver's PII access (PiiRequestService); kept narrow to avoid a cycle. */
+export interface PiiAccessEnder {
+  endForLeaver(analyst: Pick<AnalystRecord, 'id' | 'username'>): Promise<{ grants: number; requests: number }>;
 }
 
 export interface CredentialLease {
@@ -42,6 +49,7 @@ export class CredentialService {
     private readonly provisioner: Provisioner,
     private readonly policy: Policy['credentials'],
     private readonly now: () => Date = () => new Date(),
+    private readonly piiAccess?: PiiAccessEnder,
   ) {}
 
   async issue(identity: Identity, requestedTtl?: number): Promise<IssuedCredential> {
@@ -114,17 +122,26 @@ export class CredentialService {
 
   /**
    * Someone who is no longer an FDWG member (seen at sign-in) keeps nothing: a live lease is
-   * revoked and its sessions ended. Without a live lease there is nothing to do and nothing logged.
+   * revoked and its sessions ended, live PII grants end (reason left_group) and pending requests
+   * are withdrawn. With nothing live there is nothing to do and nothing logged.
    */
   async revokeIfNoLongerMember(identity: Identity): Promise<RevokeResult | null> {
-    const [live] = await this.db
+    const [known] = await this.db
       .select({ id: analysts.id, username: analysts.username, roleName: analysts.roleName })
       .from(analysts)
-      .innerJoin(credentials, and(eq(credentials.analystId, analysts.id), isNull(credentials.revokedAt)))
       .where(eq(analysts.username, identity.username))
       .limit(1);
-    if (!live) return null;
-    return this.endAccess(live, 'system:gate', 'no longer an FDWG member');
+    if (!known) return null;
+    const [lease] = await this.db
+      .select({ id: credentials.id })
+      .from(credentials)
+      .where(and(eq(credentials.analystId, known.id), isNull(credentials.revokedAt)))
+      .limit(1);
+    // PII first: it ends the sessions too, and it must not wait on the lease's outcome.
+    const pii = this.piiAccess ? await this.piiAccess.endForLeaver(known) : { grants: 0, requests: 0 };
+    const leases = lease ? await this.endAccess(known, 'system:gate', 'no longer an FDWG member') : null;
+    if (!leases && pii.grants === 0 && pii.requests === 0) return null;
+    return { sessionsEnded: leases?.sessionsEnded ?? 0, leasesRevoked: leases?.leasesRevoked ?? 0, piiGrantsEnded: pii.grants };
   }
 
   private async endAccess(analyst: AnalystRecord, actor: string, reason: string): Promise<RevokeResult> {

@@ -1,6 +1,6 @@
 import type { Child } from 'hono/jsx';
 import { raw } from 'hono/html';
-import type { Identity } from '../auth/identity.js';
+import type { Identity, Standing } from '../auth/identity.js';
 
 export interface PageContext {
   title: string;
@@ -12,6 +12,22 @@ export interface PageContext {
   nav?: { href: string; label: string; current?: boolean }[];
   /** Wider main column, for tables. */
   wide?: boolean;
+  /** When given, members get a "Requests" link and approvers and admins an "Approvals" link. */
+  standing?: Standing;
+}
+
+/** Section links from the standing first, then the page's own (a page's entry wins, e.g. `current`). */
+function navLinks(props: PageContext): NonNullable<PageContext['nav']> {
+  const s = props.standing;
+  const links = [
+    ...(s?.member ? [{ href: '/requests', label: 'Requests' }] : []),
+    ...(s?.approver || s?.admin ? [{ href: '/approvals', label: 'Approvals' }] : []),
+    ...(s?.admin ? [{ href: '/admin', label: 'Admin' }] : []),
+    ...(props.nav ?? []),
+  ];
+  const byHref = new Map<string, (typeof links)[number]>();
+  for (const l of links) byHref.set(l.href, { ...byHref.get(l.href), ...l });
+  return [...byHref.values()];
 }
 
 const css = `
@@ -55,10 +71,18 @@ table.log tbody tr:hover{background:#f8fafc}table.counts{border-collapse:collaps
 .legend{display:flex;gap:1.2rem;font-size:.85rem;margin:.3rem 0}.legend i{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.35rem;vertical-align:-.1rem}.legend .k-read{background:#6d4bb5}.legend .k-grant{background:#d97706}
 .stats{display:flex;gap:2rem;flex-wrap:wrap;margin:.2rem 0 .8rem}.stats div{display:flex;flex-direction:column}.stats strong{font-size:1.3rem}.stats span{color:var(--muted);font-size:.85rem}
 details summary{cursor:pointer;color:var(--brand)}
+/* PII requests */
+fieldset{border:1px solid var(--line);border-radius:8px;padding:.5rem 1rem;margin:0 0 1rem}legend{font-weight:600;padding:0 .3rem}
+.dataset{display:flex;gap:.7rem;align-items:flex-start;padding:.6rem 0;border-bottom:1px solid var(--line)}.dataset:last-child{border-bottom:0}.dataset input{margin-top:.35rem}
+.stack{display:flex;flex-direction:column;gap:.3rem;align-items:stretch}textarea{font:inherit;padding:.5rem;border:1px solid #c9d0db;border-radius:6px;min-height:6rem;width:100%}
+.state{font-weight:600}.state-pending{color:var(--warn)}.state-approved{color:var(--ok)}.state-denied,.state-expired,.state-withdrawn{color:var(--muted)}
+blockquote{margin:.4rem 0;padding:.4rem .8rem;border-left:4px solid var(--line);background:var(--bg);white-space:pre-wrap;overflow-wrap:anywhere}
+.request h2{display:flex;justify-content:space-between;gap:1rem;flex-wrap:wrap}.history{font-size:.9rem}
 `;
 
 export function Layout(props: PageContext & { children: Child }) {
   const { identity } = props;
+  const nav = navLinks(props);
   return (
     <html lang="en">
       <head>
@@ -77,9 +101,9 @@ export function Layout(props: PageContext & { children: Child }) {
         <header>
           <div class="in">
             <a href="/">FDWG Access Gate</a>
-            {props.nav?.length ? (
+            {nav.length ? (
               <nav class="top" aria-label="Sections">
-                {props.nav.map((n) => (
+                {nav.map((n) => (
                   <a href={n.href} aria-current={n.current ? 'page' : undefined}>
                     {n.label}
                   </a>

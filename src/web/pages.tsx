@@ -2,6 +2,7 @@ import { raw } from 'hono/html';
 import type { GateStatus } from '../services/gate.js';
 import type { CredentialLease, IssuedCredential } from '../services/credentials.js';
 import type { ConnectionSnippets } from '../services/connection.js';
+import type { GrantView } from '../requests/service.js';
 import { Layout, type PageContext } from './layout.js';
 
 const fmt = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
@@ -34,12 +35,12 @@ export function LandingPage(ctx: PageContext) {
   );
 }
 
-export function HomePage(ctx: PageContext & { status: GateStatus; agreementText: string; lease: CredentialLease | null; ttlDefault: number; ttlMax: number; notice?: string }) {
+export function HomePage(ctx: PageContext & { status: GateStatus; agreementText: string; lease: CredentialLease | null; ttlDefault: number; ttlMax: number; notice?: string; piiGrants?: GrantView[] }) {
   const { status, lease } = ctx;
   const { standing, agreement } = status;
   const ttlChoices = [3600, 4 * 3600, 8 * 3600, 24 * 3600].filter((t) => t <= ctx.ttlMax);
   return (
-    <Layout {...ctx}>
+    <Layout {...ctx} standing={standing}>
       {ctx.notice && (
         <div class="card" role="status">
           <span class="ok">{ctx.notice}</span>
@@ -55,7 +56,18 @@ export function HomePage(ctx: PageContext & { status: GateStatus; agreementText:
               ? `Data-use agreement version ${agreement.version} accepted`
               : `Data-use agreement version ${agreement.version} not accepted yet`}
           </Check>
+          {ctx.piiGrants?.map((g) => (
+            <Check ok={true}>
+              PII access to {g.dataset} until {fmt(g.expiresAt)} (request #{String(g.requestId)})
+            </Check>
+          ))}
         </ul>
+        {status.admitted && (
+          <p class="mt">
+            <a href="/requests">Request access to PII datasets</a> (names, e-mail addresses, message text) for a stated purpose and a
+            limited time.
+          </p>
+        )}
       </div>
       {standing.member && !agreement.accepted && (
         <div class="card">

@@ -43,7 +43,7 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
   web.get('/', async (c) => {
     const identity = c.get('identity');
     if (!identity) return c.html(<LandingPage {...await pageContext(c, 'Welcome')} />);
-    const { gate, credentials } = c.get('services');
+    const { gate, credentials, requests } = c.get('services');
     const status = await gate.status(identity);
     const { standing } = status;
     if (!standing.member && !standing.auditor && !standing.admin) {
@@ -56,7 +56,9 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
         403,
       );
     }
-    const lease = status.analyst ? await credentials.current(status.analyst.id) : null;
+    const [lease, piiGrants] = status.analyst
+      ? await Promise.all([credentials.current(status.analyst.id), requests.liveGrants(status.analyst.id)])
+      : [null, []];
     const notice = { accepted: 'Agreement accepted.', revoked: 'Access revoked; your sessions were ended.' }[c.req.query('done') ?? ''];
     c.header('Cache-Control', 'no-store');
     return c.html(
@@ -68,6 +70,7 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
         ttlDefault={policy.credentials.ttl_default}
         ttlMax={policy.credentials.ttl_max}
         notice={notice}
+        piiGrants={piiGrants}
       />,
     );
   });

@@ -1,0 +1,249 @@
+// Bench: the PII tier's two figures.
+//
+//   npm run bench:pii -- [--n 40] [--warmup 5] [--grants 1000] [--sessions 40] [--rounds 3] [--messages 1000] [--out tmp/bench/pii-grants.json]
+//
+// 1. Approval to first successful PII query. alice holds a live warehouse session (as psql would);
+//    bob approves her request over HTTP; the clock stops when alice's *same* session first reads
+//    pii.users. Floor, measured interleaved in the same run: a bare `GRANT <dataset role> TO <role>
+//    WITH INHERIT TRUE, SET FALSE` by a superuser plus the same SELECT on the grantee's live session.
+//    Untimed between iterations: alice relinquishes (which ends her sessions), reconnects and asks
+//    again.
+// 2. Sweeper: --grants expired grants (stand-in analysts made as superuser, --sessions of them with
+//    a live session) revoked, their sessions terminated, each audited, by one GrantSweeper.sweep().
+//    Target: under 2 s. Checked afterwards: no membership left, every session gone, one pii.revoked
+//    per grant.
+//
+// Everything runs on loopback in this process: a fresh embedded PostgreSQL in a temp directory, the
+// dev OIDC issuer, the gate over real HTTP. Exit code 0 when the run completes (PASS/FAIL is a
+// figure), 1 on any error.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { controlDb } from '../src/db/client.js';
+import { urlWith } from '../src/node/databases.js';
+import { datasetRole } from '../src/provisioner/roles.js';
+import { GrantSweeper } from '../src/requests/grant-sweeper.js';
+import { analystClient, startGateOn } from '../test/support/gate-core.js';
+import { HttpSession, signIn } from '../test/support/http-session.js';
+import { Cleanup, environment, fmtMs, formatTable, parseArgs, runInterleaved, startCluster, summarize, writeJson } from './lib.js';
+
+const SWEEP_TARGET_MS = 2000;
+const defaults = { n: 40, warmup: 5, grants: 1000, sessions: 40, rounds: 3, messages: 1000, out: 'tmp/bench/pii-grants.json' };
+const say = (s = '') => process.stdout.write(`${s}\n`);
+const PURPOSE = 'Bench: join the maintainer roster to pseudonyms for the activity report.';
+
+async function main(): Promise<number> {
+  const args = parseArgs(defaults);
+  const cleanup = new Cleanup();
+  try {
+    return await run(args, cleanup);
+  } finally {
+    if ((await cleanup.run()).length > 0) process.exitCode = 1;
+  }
+}
+
+async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
+  const startedAt = new Date();
+  say('Starting embedded PostgreSQL in a temporary directory...');
+  const cluster = await startCluster();
+  cleanup.add('embedded PostgreSQL', () => cluster.stop());
+  say(`Preparing the gate (demo warehouse, ${args.messages} messages)...`);
+  const gate = await startGateOn(cluster.superuserUrl, { demoMessages: args.messages, logSink: () => {} });
+  cleanup.add('gate', () => gate.close());
+  const warehouseSu = urlWith(cluster.superuserUrl, gate.config.analystDb.database);
+  const controlSu = new pg.Client({ connectionString: gate.controlAdminUrl });
+  await controlSu.connect();
+  cleanup.add('control superuser connection', () => controlSu.end());
+  const su = new pg.Client({ connectionString: warehouseSu });
+  await su.connect();
+  cleanup.add('warehouse superuser connection', () => su.end());
+  const group = datasetRole(gate.prefix, 'maintainer_identities');
+
+  // -- People ------------------------------------------------------------------------------------
+  const sessions: Record<string, HttpSession> = {};
+  for (const who of ['alice', 'bob']) {
+    sessions[who] = new HttpSession();
+    const end = await signIn(sessions[who]!, gate.url, who, `${who}-demo`);
+    await end.res.arrayBuffer();
+  }
+  const call = async (who: string, method: string, p: string, body?: unknown) => {
+    const res = await sessions[who]!.request(`${gate.url}/api${p}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = (await res.json()) as any;
+    if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(data)}`);
+    return data;
+  };
+  await call('alice', 'POST', '/agreement', { version: gate.policy.agreement.version });
+  const cred = await call('alice', 'POST', '/credentials', { ttlSeconds: 86400 });
+
+  // -- 1. Approval to first PII query ---------------------------------------------------------------
+  let alice: pg.Client | undefined;
+  let lastRequest = 0;
+  const connectAlice = async () => {
+    const c = analystClient(gate, cred.role, cred.password);
+    c.on('error', () => {});
+    await c.connect();
+    await c.query('SELECT 1');
+    return c;
+  };
+  const floorRole = `bench_floor_${randomBytes(4).toString('hex')}`;
+  const floorPassword = randomBytes(18).toString('base64url');
+  await su.query(`CREATE ROLE ${su.escapeIdentifier(floorRole)} LOGIN PASSWORD '${floorPassword}'`);
+  await su.query(`GRANT ${su.escapeIdentifier(gate.roles.pseudonymized)} TO ${su.escapeIdentifier(floorRole)}`);
+  const floorSession = analystClient(gate, floorRole, floorPassword);
+  await floorSession.connect();
+  cleanup.add('floor session', () => floorSession.end());
+  const readPii = (c: pg.Client) => c.query('SELECT username FROM pii.users LIMIT 1');
+
+  say(`Approval to first PII query: ${args.n} iterations (+${args.warmup} warm-up), interleaved with the floor...`);
+  const timing = await runInterleaved(
+    [
+      {
+        name: 'gate',
+        prepare: async () => {
+          if (lastRequest) await call('alice', 'POST', `/requests/${lastRequest}/relinquish`);
+          await alice?.end().catch(() => {});
+          alice = await connectAlice();
+          await readPii(alice).then(
+            () => {
+              throw new Error('alice read PII before any approval');
+            },
+            (err: { code?: string }) => {
+              if (err.code !== '42501') throw err;
+            },
+          );
+          lastRequest = (await call('alice', 'POST', '/requests', { datasets: ['maintainer_identities'], purpose: PURPOSE, durationSeconds: 3600 })).id;
+          return lastRequest;
+        },
+        run: async (id) => {
+          const decided = await call('bob', 'POST', `/requests/${id}/reviews`, { decision: 'approve' });
+          if (!decided.final) throw new Error('approval was not final');
+          return (await readPii(alice!)).rows.length;
+        },
+        check: (rows) => {
+          if (rows !== 1) throw new Error('the PII read returned nothing');
+        },
+      },
+      {
+        name: 'floor',
+        run: async () => {
+          await su.query(`GRANT ${su.escapeIdentifier(group)} TO ${su.escapeIdentifier(floorRole)} WITH INHERIT TRUE, SET FALSE`);
+          return (await readPii(floorSession)).rows.length;
+        },
+        check: async (rows) => {
+          if (rows !== 1) throw new Error('the floor PII read returned nothing');
+          await su.query(`REVOKE ${su.escapeIdentifier(group)} FROM ${su.escapeIdentifier(floorRole)}`);
+        },
+      },
+    ],
+    { warmup: args.warmup, iterations: args.n },
+  );
+  if (lastRequest) await call('alice', 'POST', `/requests/${lastRequest}/relinquish`);
+  await alice?.end().catch(() => {});
+  const gateS = summarize(timing.samples.gate!);
+  const floorS = summarize(timing.samples.floor!);
+
+  // -- 2. Sweeper -------------------------------------------------------------------------------------
+  const total = Math.trunc(args.grants);
+  const withSessions = Math.min(Math.trunc(args.sessions), total);
+  const roles = Array.from({ length: total }, (_, i) => `${gate.prefix}bench_${i}`);
+  const rolePassword = randomBytes(18).toString('base64url');
+  say(`Sweeper: creating ${total} stand-in analyst roles (${withSessions} with a live session)...`);
+  await su.query(roles.map((r) => `CREATE ROLE ${su.escapeIdentifier(r)} NOLOGIN`).join(';\n'));
+  for (const r of roles.slice(0, withSessions)) {
+    await su.query(`ALTER ROLE ${su.escapeIdentifier(r)} LOGIN PASSWORD '${rolePassword}'`);
+    await su.query(`GRANT ${su.escapeIdentifier(gate.roles.pseudonymized)} TO ${su.escapeIdentifier(r)}`);
+  }
+  const analystRows = await controlSu.query<{ id: number }>(
+    `INSERT INTO analysts (username, subject, role_name)
+     SELECT 'bench' || i, 'sub-bench' || i, $1 || 'bench_' || i FROM generate_series(0, $2::int - 1) i RETURNING id`,
+    [gate.prefix, total],
+  );
+  if (analystRows.rowCount !== total) throw new Error('analyst rows missing');
+
+  const sweeper = new GrantSweeper(controlDb(gate.controlPool), gate.services.provisioner, gate.policy);
+  const rounds: { ms: number; expired: number; sessionsEnded: number }[] = [];
+  for (let round = 0; round < args.rounds; round++) {
+    // Memberships as the gate grants them, and rows whose window closed a minute ago.
+    await su.query(
+      `GRANT ${su.escapeIdentifier(group)} TO ${roles.map((r) => su.escapeIdentifier(r)).join(', ')} WITH INHERIT TRUE, SET FALSE GRANTED BY ${su.escapeIdentifier(gate.roles.gate)}`,
+    );
+    await controlSu.query(
+      `WITH a AS (SELECT id, role_name FROM analysts WHERE username LIKE 'bench%'),
+            r AS (INSERT INTO pii_requests (analyst_id, datasets, purpose, duration_seconds, state, review_deadline, approvals_required)
+                  SELECT id, '{maintainer_identities}', $2, 60, 'approved', now(), 1 FROM a RETURNING id, analyst_id)
+       INSERT INTO pii_grants (request_id, analyst_id, role_name, dataset, group_role, starts_at, expires_at)
+       SELECT r.id, a.id, a.role_name, 'maintainer_identities', $1, now() - interval '2 minutes', now() - interval '1 minute'
+         FROM r JOIN a ON a.id = r.analyst_id`,
+      [group, PURPOSE],
+    );
+    const live: pg.Client[] = [];
+    for (const r of roles.slice(0, withSessions)) {
+      const c = analystClient(gate, r, rolePassword);
+      c.on('error', () => {});
+      await c.connect();
+      await readPii(c);
+      live.push(c);
+    }
+    const t0 = performance.now();
+    const result = await sweeper.sweep();
+    const ms = performance.now() - t0;
+    rounds.push({ ms, expired: result.expired, sessionsEnded: result.sessionsEnded });
+    // Checks (untimed).
+    const left = await su.query(
+      `SELECT count(*)::int AS n FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member
+        WHERE u.rolname = ANY($1) AND m.roleid = $2::regrole`,
+      [roles, group],
+    );
+    const stillUp = await su.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = ANY($1)`, [roles]);
+    const audited = await controlSu.query(
+      `SELECT count(*)::int AS n FROM audit_events WHERE action = 'pii.revoked' AND subject LIKE 'bench%'`,
+    );
+    if (result.expired !== total) throw new Error(`round ${round + 1}: swept ${result.expired} of ${total}`);
+    if (left.rows[0].n !== 0) throw new Error(`round ${round + 1}: ${left.rows[0].n} memberships left`);
+    if (stillUp.rows[0].n !== 0) throw new Error(`round ${round + 1}: ${stillUp.rows[0].n} sessions left`);
+    if (audited.rows[0].n !== total * (round + 1)) throw new Error(`round ${round + 1}: ${audited.rows[0].n} pii.revoked events`);
+    for (const c of live) await c.end().catch(() => {});
+    say(`  round ${round + 1}: ${total} grants revoked, ${result.sessionsEnded} sessions ended, in ${fmtMs(ms, 0)} ms`);
+  }
+  const sweepS = summarize(rounds.map((r) => r.ms));
+
+  // -- Report -----------------------------------------------------------------------------------------
+  const ratio = gateS.median / floorS.median;
+  say('');
+  say(
+    formatTable(
+      ['case', 'n', 'median ms', 'p95 ms', 'min ms', 'max ms'],
+      [
+        ['approval -> first PII read (gate, HTTP)', String(gateS.n), fmtMs(gateS.median), fmtMs(gateS.p95), fmtMs(gateS.min), fmtMs(gateS.max)],
+        ['floor: GRANT + SELECT (superuser)', String(floorS.n), fmtMs(floorS.median), fmtMs(floorS.p95), fmtMs(floorS.min), fmtMs(floorS.max)],
+        [`sweep of ${total} expired grants`, String(sweepS.n), fmtMs(sweepS.median, 0), fmtMs(sweepS.p95, 0), fmtMs(sweepS.min, 0), fmtMs(sweepS.max, 0)],
+      ],
+    ),
+  );
+  say('');
+  say(`Approval to first PII query: median ${fmtMs(gateS.median)} ms = ${ratio.toFixed(1)} x the floor (${fmtMs(floorS.median)} ms).`);
+  const sweepPass = sweepS.max < SWEEP_TARGET_MS;
+  say(`Sweeper: ${total} expired grants (${withSessions} live sessions) in ${fmtMs(sweepS.max, 0)} ms at worst over ${sweepS.n} rounds: ${sweepPass ? 'PASS' : 'FAIL'} (target < ${SWEEP_TARGET_MS} ms).`);
+  const file = writeJson(args.out, {
+    startedAt: startedAt.toISOString(),
+    args,
+    environment: environment(),
+    approvalToFirstRead: { gate: gateS, floor: floorS, ratio },
+    sweeper: { grants: total, sessions: withSessions, rounds, summary: sweepS, targetMs: SWEEP_TARGET_MS, pass: sweepPass },
+  });
+  say(`Results: ${file}`);
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode ??= code;
+  },
+  (err) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,185 @@
+// Runs the reconciler: inspect under a lock, plan, optionally apply in one warehouse transaction,
+// then record what was found and done in the audit log. Runtime-agnostic (pg Pool only).
+//
+// Who runs what: the gate's login applies the `gate` steps (roles, LOGIN, memberships) on start
+// and on a schedule; a superuser (the DBA's `npm run reconcile -- --apply`) applies every step,
+// including table/schema/database/default privileges, and only it runs the leak guard (the gate
+// cannot read data). Steps the connection cannot run are reported as pending, never attempted.
+import { and, desc, eq } from 'drizzle-orm';
+import type pg from 'pg';
+import { appendAudit } from '../audit/log.js';
+import { controlDb } from '../db/client.js';
+import { auditEvents } from '../db/schema.js';
+import type { Policy } from '../policy/schema.js';
+import { type PolicyVersion, policyVersion } from '../policy/version.js';
+import { managedRoles } from '../provisioner/roles.js';
+import { pseudonymizedTableMatcher, readGateState } from './desired.js';
+import { inspectWarehouse } from './inspect.js';
+import { type LeakHit, runLeakGuard } from './leak-guard.js';
+import { type Step, planReconcile } from './plan.js';
+
+export interface ReconcileDeps {
+  policy: Policy;
+  prefix: string;
+  /** The warehouse: as the gate (scheduled runs, admin page) or as a superuser (the DBA CLI). */
+  warehouse: pg.Pool;
+  control: pg.Pool;
+}
+
+export interface ReconcileOptions {
+  apply?: boolean;
+  /** Scheduled runs: skip (rather than queue) when another instance holds the lock. */
+  tryLock?: boolean;
+  /** Audit actor; default system:reconciler. */
+  actor?: string;
+  /** Drift already audited by this process (scheduled runs): not audited again. Updated in place. */
+  reported?: Set<string>;
+  /** Run the leak guard (default: when the connection can read data, i.e. a superuser). */
+  leakGuard?: boolean;
+}
+
+export interface ReconcileResult {
+  version: PolicyVersion;
+  executor: { user: string; superuser: boolean };
+  /** The whole plan, in order. */
+  steps: Step[];
+  applied: Step[];
+  /** Steps this connection may not run (needs a DBA). */
+  pending: Step[];
+  /** Pseudonymized-tier grants held back because the leak guard found something. */
+  withheld: Step[];
+  leakGuard: { ran: boolean; hits: LeakHit[] };
+  /** Another reconciler held the lock (tryLock only): nothing was read or done. */
+  skipped?: 'locked';
+}
+
+/** How long an analyst-related step waits for an in-flight control commit (see above). */
+const SETTLE_MS = 300;
+
+export const lockKey = (prefix: string) => `fdwg-access-gate:reconcile:${prefix}`;
+
+export const isDrift = (s: Step) => s.kind !== 'converge' && !s.afterCommit;
+
+/** The statements to run, in order, with runs of mergeable steps (same head and tail) joined. */
+export function mergedStatements(steps: Step[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < steps.length; ) {
+    const m = steps[i]!.merge;
+    let j = i + 1;
+    if (m) while (j < steps.length && steps[j]!.merge?.head === m.head && steps[j]!.merge?.tail === m.tail) j++;
+    out.push(m && j - i > 1 ? `${m.head}${steps.slice(i, j).map((s) => s.merge!.item).join(', ')}${m.tail}` : steps[i]!.sql);
+    i = j;
+  }
+  return out;
+}
+
+export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}): Promise<ReconcileResult> {
+  const { policy, prefix } = deps;
+  const version = await policyVersion(policy);
+  const gateRole = managedRoles(prefix).gate;
+  const governed = [...policy.tiers.pseudonymized.schemas, ...policy.tiers.pii.schemas];
+  const client = await deps.warehouse.connect();
+  let open = false;
+  try {
+    await client.query(opts.apply ? 'BEGIN' : 'BEGIN READ ONLY');
+    open = true;
+    if (opts.apply) {
+      if (opts.tryLock) {
+        const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok', [lockKey(prefix)]);
+        if (!rows[0]!.ok) {
+          await client.query('ROLLBACK');
+          open = false;
+          const none: Step[] = [];
+          return { version, executor: { user: '', superuser: false }, steps: none, applied: none, pending: none, withheld: none, leakGuard: { ran: false, hits: [] }, skipped: 'locked' };
+        }
+      } else {
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey(prefix)]);
+      }
+    }
+    const warehouse = await inspectWarehouse(client, prefix, governed);
+    const gate = await readGateState(deps.control);
+    const executor = { user: warehouse.currentUser, superuser: warehouse.superuser };
+    if (!executor.superuser && executor.user !== gateRole) {
+      throw new Error(`the reconciler connects as ${gateRole} or as a superuser, not as ${executor.user}`);
+    }
+    const runLeak = opts.leakGuard ?? executor.superuser;
+    const isPseudo = pseudonymizedTableMatcher(policy);
+    const hits = runLeak
+      ? await runLeakGuard(client, policy, warehouse.tables.filter((t) => isPseudo(t.schema, t.name)).map((t) => `${t.schema}.${t.name}`))
+      : [];
+    const leakTables = new Set(hits.map((h) => h.table));
+    let steps = planReconcile({ policy, prefix, warehouse, gate, leakTables });
+    const pseudonymizedTier = managedRoles(prefix).pseudonymized;
+    const mayRace = (s: Step) => s.subject !== undefined && !s.afterCommit && !(s.kind === 'converge' && s.details.group === pseudonymizedTier);
+    if (steps.some(mayRace)) {
+      // The gate changes an analyst's role (credential issued, PII grant approved or ended) just
+      // before the control row that explains it commits. Read the control state again a moment
+      // later, so a change in flight is neither undone nor redone.
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      steps = planReconcile({ policy, prefix, warehouse, gate: await readGateState(deps.control), leakTables });
+    }
+    const withheld = hits.length > 0 ? steps.filter((s) => s.pseudonymizedGrant) : [];
+    const canRun = (s: Step) => executor.superuser || s.runAs === 'gate';
+    const pending = steps.filter((s) => !canRun(s) && !withheld.includes(s));
+    const runnable = steps.filter((s) => canRun(s) && !withheld.includes(s));
+    const result: ReconcileResult = { version, executor, steps, applied: [], pending, withheld, leakGuard: { ran: runLeak, hits } };
+    if (!opts.apply) {
+      await client.query('ROLLBACK');
+      open = false;
+      return result;
+    }
+    for (const sql of mergedStatements(runnable.filter((x) => !x.afterCommit))) await client.query(sql);
+    const actor = opts.actor ?? 'system:reconciler';
+    const drift = steps.filter(isDrift).filter((s) => !opts.reported?.has(s.sql));
+    const newHits = hits.filter((h) => !opts.reported?.has(`leak:${h.table}.${h.column}:${h.rule}`));
+    const applied = runnable;
+    const db = controlDb(deps.control);
+    // The audit rows commit only if the warehouse COMMIT succeeded (it runs inside this transaction).
+    await db.transaction(async (tx) => {
+      for (const s of drift) {
+        await appendAudit(tx, {
+          action: 'drift.found',
+          actor,
+          subject: s.subject ?? null,
+          details: { ...s.details, kind: s.kind, reason: s.reason, runAs: s.runAs, repaired: applied.includes(s), withheld: withheld.includes(s) },
+        });
+      }
+      for (const h of newHits) {
+        await appendAudit(tx, { action: 'leak_guard.hit', actor, details: { table: h.table, column: h.column, rule: h.rule, rowId: h.rowId, ...(h.pattern ? { pattern: h.pattern } : {}) } });
+      }
+      const last = await tx
+        .select({ details: auditEvents.details })
+        .from(auditEvents)
+        .where(and(eq(auditEvents.action, 'policy.applied')))
+        .orderBy(desc(auditEvents.id))
+        .limit(1);
+      const lastSha = (last[0]?.details as { sha256?: string } | undefined)?.sha256;
+      if (applied.length > 0 || lastSha !== version.sha256) {
+        await appendAudit(tx, {
+          action: 'policy.applied',
+          actor,
+          details: {
+            sha256: version.sha256,
+            agreementVersion: version.agreement,
+            steps: applied.length,
+            pending: pending.length,
+            withheld: withheld.length,
+            leakGuard: runLeak ? (hits.length > 0 ? 'hits' : 'clean') : 'not run',
+            as: executor.superuser ? 'superuser' : 'gate',
+          },
+        });
+      }
+      await client.query('COMMIT');
+      open = false;
+    });
+    for (const s of drift) opts.reported?.add(s.sql);
+    for (const h of newHits) opts.reported?.add(`leak:${h.table}.${h.column}:${h.rule}`);
+    // NOLOGIN and REVOKE are committed: now end the sessions that still hold the old rights.
+    for (const s of runnable.filter((x) => x.afterCommit)) await client.query(s.sql);
+    result.applied = applied;
+    return result;
+  } finally {
+    if (open) await client.query('ROLLBACK').catch(() => {});
+    client.release();
+  }
+}

@@ -1,0 +1,125 @@
+// The one way a PII grant ends, whatever the cause (expiry, relinquish, early revoke, leaving the
+// FDWG): membership revoked and the analyst's sessions terminated in the warehouse, then the rows
+// closed, audited and announced, all inside the caller's control transaction. The warehouse work is
+// awaited before COMMIT: if it fails nothing is recorded and the next sweep tries again; if the
+// COMMIT fails after it, the grant still looks live and the next sweep repeats a harmless REVOKE.
+import { type SQL, sql } from 'drizzle-orm';
+import { appendAudit } from '../audit/log.js';
+import type { ControlTx } from '../db/client.js';
+import { notify, requestText } from '../notify/outbox.js';
+import type { Provisioner } from '../provisioner/provisioner.js';
+
+export type EndReason = 'expired' | 'relinquished' | 'revoked' | 'left_group';
+
+export interface GrantRow {
+  id: number;
+  requestId: number;
+  analystId: number;
+  username: string;
+  roleName: string;
+  dataset: string;
+  groupRole: string;
+  startsAt: Date;
+  expiresAt: Date;
+  purpose: string;
+}
+
+type RawGrant = {
+  id: number;
+  request_id: number;
+  analyst_id: number;
+  username: string;
+  role_name: string;
+  dataset: string;
+  group_role: string;
+  starts_at: Date | string;
+  expires_at: Date | string;
+  purpose: string;
+};
+
+const toGrant = (r: RawGrant): GrantRow => ({
+  id: Number(r.id),
+  requestId: Number(r.request_id),
+  analystId: Number(r.analyst_id),
+  username: r.username,
+  roleName: r.role_name,
+  dataset: r.dataset,
+  groupRole: r.group_role,
+  startsAt: new Date(r.starts_at),
+  expiresAt: new Date(r.expires_at),
+  purpose: r.purpose,
+});
+
+/**
+ * Live grants matching `where` (over `g` = pii_grants, `a` = analysts, `r` = pii_requests), locked
+ * for the caller's transaction. `skipLocked` lets several sweepers share the work.
+ */
+export async function lockLiveGrants(tx: ControlTx, where: SQL, opts: { limit?: number; skipLocked?: boolean } = {}): Promise<GrantRow[]> {
+  const result = await tx.execute<RawGrant>(sql`
+    SELECT g.id, g.request_id, g.analyst_id, a.username, g.role_name, g.dataset, g.group_role, g.starts_at, g.expires_at, r.purpose
+      FROM pii_grants g
+      JOIN analysts a ON a.id = g.analyst_id
+      JOIN pii_requests r ON r.id = g.request_id
+     WHERE g.ended_at IS NULL AND (${where})
+     ORDER BY g.expires_at, g.id
+     ${opts.limit ? sql`LIMIT ${opts.limit}` : sql``}
+     FOR UPDATE OF g${opts.skipLocked ? sql` SKIP LOCKED` : sql``}`);
+  return result.rows.map(toGrant);
+}
+
+export interface EndOptions {
+  reason: EndReason;
+  /** Username, or `system:<component>`. */
+  actor: string;
+  now: Date;
+  comment?: string | null;
+  /** An expiry handled later than this after `expires_at` is audited as late. */
+  lateAfterMs?: number;
+}
+
+/** Ends the given (locked, live) grants. Returns the number of analyst sessions terminated. */
+export async function endGrants(tx: ControlTx, provisioner: Provisioner, grants: GrantRow[], o: EndOptions): Promise<number> {
+  if (grants.length === 0) return 0;
+  const sessions = await provisioner.revokeDatasets(grants.map((g) => ({ role: g.roleName, groupRole: g.groupRole })));
+  await tx.execute(sql`
+    UPDATE pii_grants SET ended_at = ${o.now.toISOString()}, end_reason = ${o.reason}, ended_by = ${o.actor}
+     WHERE id = ANY(${`{${grants.map((g) => g.id).join(',')}}`}::int[])`);
+  const byRequest = new Map<number, GrantRow[]>();
+  for (const g of grants) byRequest.set(g.requestId, [...(byRequest.get(g.requestId) ?? []), g]);
+  for (const [requestId, gs] of byRequest) {
+    const analyst = gs[0]!.username;
+    const datasets = gs.map((g) => g.dataset);
+    await notify(tx, {
+      event: 'access.ended',
+      requestId,
+      analyst,
+      datasets,
+      text: requestText({ requestId, analyst, datasets }, { event: 'access.ended', reason: o.reason.replace('_', ' ') }),
+      details: { reason: o.reason, endedBy: o.actor },
+    });
+  }
+  // Audit last: appendAudit holds the chain lock until COMMIT.
+  for (const g of grants) {
+    const lateByMs = o.now.getTime() - g.expiresAt.getTime();
+    const late = o.reason === 'expired' && lateByMs > (o.lateAfterMs ?? Infinity);
+    await appendAudit(tx, {
+      action: 'pii.revoked',
+      actor: o.actor,
+      subject: g.username,
+      requestId: g.requestId,
+      dataset: g.dataset,
+      details: {
+        grantId: g.id,
+        reason: o.reason,
+        role: g.roleName,
+        groupRole: g.groupRole,
+        expiresAt: g.expiresAt.toISOString(),
+        purpose: g.purpose,
+        sessionsEnded: sessions.get(g.roleName) ?? 0,
+        ...(o.comment ? { comment: o.comment } : {}),
+        ...(late ? { late: true, lateBySeconds: Math.round(lateByMs / 1000) } : {}),
+      },
+    });
+  }
+  return [...sessions.values()].reduce((a, b) => a + b, 0);
+}

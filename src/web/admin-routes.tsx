@@ -1,0 +1,53 @@
+// The admin page, under /admin: admin groups only (403 for everyone else, 401 without a session).
+// Shows the reconciler's current plan and drift, computed as the gate's own login, and the policy
+// version in force. Changes nothing: applying is the scheduled run's and the DBA CLI's job.
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import type pg from 'pg';
+import { csrfToken } from '../auth/csrf.js';
+import type { AppConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import type { AppEnv } from '../types.js';
+import { AdminPage, type LastApplied } from './admin-pages.js';
+
+export function requireAdmin(c: Context<AppEnv>) {
+  const identity = c.get('identity');
+  if (!identity) throw new AppError('unauthenticated', 'Sign in first (GET /auth/login).');
+  if (!c.get('services').gate.standing(identity).admin) throw new AppError('forbidden', 'The admin page is open to administrators only.');
+  return identity;
+}
+
+export function adminWebRoutes(config: AppConfig, deps: { controlPool: pg.Pool }) {
+  const web = new Hono<AppEnv>();
+  web.use('*', async (c, next) => {
+    requireAdmin(c);
+    c.header('Cache-Control', 'no-store');
+    await next();
+  });
+
+  web.get('/', async (c) => {
+    const identity = c.get('identity')!;
+    const services = c.get('services');
+    const [result, last] = await Promise.all([
+      services.reconciler.plan(),
+      deps.controlPool
+        .query<LastApplied>(`SELECT id, at, actor, details FROM audit_events WHERE action = 'policy.applied' ORDER BY id DESC LIMIT 1`)
+        .then((r) => r.rows[0] ?? null),
+    ]);
+    return c.html(
+      <AdminPage
+        title="Admin"
+        demo={config.demo}
+        identity={identity}
+        nonce={c.get('secureHeadersNonce')}
+        csrf={await csrfToken(config.sessionSecret, identity)}
+        standing={services.gate.standing(identity)}
+        nav={[{ href: '/admin', label: 'Admin', current: true }]}
+        wide
+        result={result}
+        lastApplied={last}
+      />,
+    );
+  });
+  return web;
+}

@@ -1,0 +1,157 @@
+// Pages of the PII tier. Handlers validate and translate; the rules live in PiiRequestService.
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { pathId } from '../api/request-routes.js';
+import { piiRequestCreate } from '../api/schemas.js';
+import { formBody } from '../api/validate.js';
+import { csrfToken, verifyFormToken } from '../auth/csrf.js';
+import type { Identity } from '../auth/identity.js';
+import type { AppConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import type { Policy } from '../policy/schema.js';
+import type { AppEnv } from '../types.js';
+import type { PageContext } from './layout.js';
+import { ApprovalsPage, RequestsPage } from './request-pages.js';
+
+const csrf = z.object({ _csrf: z.string() });
+const optionalComment = z
+  .string()
+  .trim()
+  .max(2000)
+  .optional()
+  .transform((s) => (s ? s : undefined));
+/** Checkboxes arrive as one string or several (`datasets[]`); none checked: no field at all. */
+const requestForm = csrf.extend({
+  'datasets[]': z.union([z.string(), z.array(z.string())]).optional(),
+  purpose: piiRequestCreate.shape.purpose,
+  durationSeconds: piiRequestCreate.shape.durationSeconds,
+});
+
+export function requestWebRoutes(config: AppConfig, policy: Policy) {
+  const web = new Hono<AppEnv>();
+
+  const signedIn = (c: Context<AppEnv>): Identity => {
+    const identity = c.get('identity');
+    if (!identity) throw new AppError('unauthenticated', 'Sign in first.');
+    return identity;
+  };
+
+  const pageContext = async (c: Context<AppEnv>, title: string, current: string): Promise<PageContext> => {
+    const identity = signedIn(c);
+    const standing = c.get('services').gate.standing(identity);
+    return {
+      title,
+      demo: config.demo,
+      identity,
+      nonce: c.get('secureHeadersNonce'),
+      csrf: await csrfToken(config.sessionSecret, identity),
+      standing,
+      nav: [
+        { href: current, label: current === '/requests' ? 'Requests' : 'Approvals', current: true },
+        ...(standing.auditor ? [{ href: '/audit', label: 'Access log' }] : []),
+      ],
+    };
+  };
+
+  const formIdentity = async (c: Context<AppEnv>, token: string): Promise<Identity> => {
+    const identity = c.get('identity');
+    if (!identity) throw new AppError('unauthenticated', 'Your session has ended. Sign in again.');
+    await verifyFormToken(config.sessionSecret, identity, token);
+    return identity;
+  };
+
+  web.get('/requests', async (c) => {
+    const identity = signedIn(c);
+    const { gate, requests } = c.get('services');
+    const status = await gate.status(identity);
+    if (!status.standing.member) throw new AppError('not_admitted', 'PII requests are for FDWG members only.');
+    const notice = {
+      created: 'Request sent. Approvers have been told.',
+      withdrawn: 'Request withdrawn.',
+      relinquished: 'Access relinquished; your sessions were ended.',
+    }[c.req.query('done') ?? ''];
+    c.header('Cache-Control', 'no-store');
+    return c.html(
+      <RequestsPage
+        {...await pageContext(c, 'PII requests', '/requests')}
+        datasets={policy.pii_datasets}
+        requests={await requests.mine(identity)}
+        admitted={status.admitted}
+        notice={notice}
+      />,
+    );
+  });
+
+  web.post('/requests', async (c) => {
+    const form = await formBody(c, requestForm);
+    const identity = await formIdentity(c, form._csrf);
+    const picked = form['datasets[]'];
+    await c.get('services').requests.create(identity, {
+      datasets: picked === undefined ? [] : Array.isArray(picked) ? picked : [picked],
+      purpose: form.purpose,
+      durationSeconds: form.durationSeconds,
+    });
+    return c.redirect('/requests?done=created', 303);
+  });
+
+  web.post('/requests/:id/withdraw', async (c) => {
+    const id = pathId(c);
+    const form = await formBody(c, csrf);
+    await c.get('services').requests.withdraw(await formIdentity(c, form._csrf), id);
+    return c.redirect('/requests?done=withdrawn', 303);
+  });
+
+  web.post('/requests/:id/relinquish', async (c) => {
+    const id = pathId(c);
+    const form = await formBody(c, csrf);
+    await c.get('services').requests.relinquish(await formIdentity(c, form._csrf), id);
+    return c.redirect('/requests?done=relinquished', 303);
+  });
+
+  web.get('/approvals', async (c) => {
+    const identity = signedIn(c);
+    const { gate, requests } = c.get('services');
+    const queue = await requests.approvals(identity);
+    const done = c.req.query('done') ?? '';
+    const notice = /^(approved|approved-final|denied|revoked)-\d+$/.test(done)
+      ? (() => {
+          const [, what, id] = /^(.*)-(\d+)$/.exec(done)!;
+          return {
+            approved: `Your approval of request #${id} is recorded; it needs another approver.`,
+            'approved-final': `Request #${id} approved: access granted.`,
+            denied: `Request #${id} denied.`,
+            revoked: `Grant #${id} revoked; the analyst's sessions were ended.`,
+          }[what!];
+        })()
+      : undefined;
+    c.header('Cache-Control', 'no-store');
+    return c.html(
+      <ApprovalsPage
+        {...await pageContext(c, 'Approvals', '/approvals')}
+        queue={queue}
+        datasets={policy.pii_datasets}
+        approver={gate.standing(identity).approver}
+        notice={notice}
+      />,
+    );
+  });
+
+  web.post('/approvals/:id', async (c) => {
+    const id = pathId(c);
+    const form = await formBody(c, csrf.extend({ decision: z.enum(['approve', 'deny']), comment: optionalComment }));
+    const identity = await formIdentity(c, form._csrf);
+    const result = await c.get('services').requests.review(identity, id, form.decision, form.comment);
+    const what = form.decision === 'deny' ? 'denied' : result.final ? 'approved-final' : 'approved';
+    return c.redirect(`/approvals?done=${what}-${id}`, 303);
+  });
+
+  web.post('/grants/:id/revoke', async (c) => {
+    const id = pathId(c);
+    const form = await formBody(c, csrf.extend({ comment: optionalComment }));
+    const identity = await formIdentity(c, form._csrf);
+    await c.get('services').requests.revokeGrant(identity, id, form.comment);
+    return c.redirect(`/approvals?done=revoked-${id}`, 303);
+  });
+
+  return web;
+}
