@@ -2,7 +2,8 @@
 // found, repaired and audited, roles outside the prefix are never touched, runs do not interleave.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createPool } from '../src/db/client.js';
+import { controlDb, createPool } from '../src/db/client.js';
+import { holdRoleChangeLock } from '../src/db/role-change-lock.js';
 import { reconcile, type ReconcileOptions } from '../src/reconcile/apply.js';
 import { Reconciler } from '../src/reconcile/service.js';
 import type { Policy } from '../src/policy/schema.js';
@@ -137,6 +138,31 @@ describe('drift', () => {
     await expect(session.query('SELECT 1')).rejects.toThrow();
     expect(sqlOf((await asDba()).steps)).toEqual([]);
     expect((await auditOf('drift.found')).at(-1)).toMatchObject({ subject: a.name, details: { drift: 'login_without_credential', repaired: true } });
+  });
+
+  test('a credential in flight (warehouse changed, control row not yet committed) is waited for, not undone', async () => {
+    const a = await analyst(`flight${uniqueSuffix()}`);
+    const gateControl = await gate.controlPool.connect();
+    try {
+      // What CredentialService.issue does, paused between its warehouse change and its COMMIT.
+      await gateControl.query('BEGIN');
+      await holdRoleChangeLock(controlDb(gateControl as unknown as pg.Pool));
+      const expiresAt = new Date(Date.now() + 3600_000);
+      await gate.services.provisioner.issue(a.role, { verifier: await scramSha256Verifier(`pw-${uniqueSuffix()}`), validUntil: expiresAt });
+      let settled = false;
+      const run = asGate({ apply: true }).then((r) => ((settled = true), r));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(settled).toBe(false); // it waits for the change to commit...
+      await gateControl.query(`INSERT INTO credentials (analyst_id, role_name, issued_at, expires_at) VALUES ($1, $2, now(), $3)`, [a.id, a.role, expiresAt]);
+      await gateControl.query('COMMIT');
+      const result = await run;
+      // ...and then sees a LOGIN that a live credential explains.
+      expect(sqlOf(result.steps).filter((q) => q.includes(a.role))).toEqual([]);
+      expect(await canLogin(a.role)).toBe(true);
+    } finally {
+      await gateControl.query('ROLLBACK').catch(() => {});
+      gateControl.release();
+    }
   });
 
   test('an analyst with a live credential keeps LOGIN', async () => {

@@ -9,6 +9,7 @@ import { and, desc, eq } from 'drizzle-orm';
 import type pg from 'pg';
 import { appendAudit } from '../audit/log.js';
 import { controlDb } from '../db/client.js';
+import { takeRoleChangeLock } from '../db/role-change-lock.js';
 import { auditEvents } from '../db/schema.js';
 import type { Policy } from '../policy/schema.js';
 import { type PolicyVersion, policyVersion } from '../policy/version.js';
@@ -53,9 +54,6 @@ export interface ReconcileResult {
   skipped?: 'locked';
 }
 
-/** How long an analyst-related step waits for an in-flight control commit (see above). */
-const SETTLE_MS = 300;
-
 export const lockKey = (prefix: string) => `fdwg-access-gate:reconcile:${prefix}`;
 
 export const isDrift = (s: Step) => s.kind !== 'converge' && !s.afterCommit;
@@ -80,6 +78,7 @@ export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}
   const governed = [...policy.tiers.pseudonymized.schemas, ...policy.tiers.pii.schemas];
   const client = await deps.warehouse.connect();
   let open = false;
+  let releaseRoleChanges: (() => Promise<void>) | null = null;
   try {
     await client.query(opts.apply ? 'BEGIN' : 'BEGIN READ ONLY');
     open = true;
@@ -96,6 +95,9 @@ export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey(prefix)]);
       }
     }
+    // In-flight gate changes (a credential issued, a PII grant approved or ended) finish first,
+    // and none starts until this run is done: the two states read below are settled.
+    releaseRoleChanges = await takeRoleChangeLock(deps.control, false);
     const warehouse = await inspectWarehouse(client, prefix, governed);
     const gate = await readGateState(deps.control);
     const executor = { user: warehouse.currentUser, superuser: warehouse.superuser };
@@ -108,16 +110,7 @@ export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}
       ? await runLeakGuard(client, policy, warehouse.tables.filter((t) => isPseudo(t.schema, t.name)).map((t) => `${t.schema}.${t.name}`))
       : [];
     const leakTables = new Set(hits.map((h) => h.table));
-    let steps = planReconcile({ policy, prefix, warehouse, gate, leakTables });
-    const pseudonymizedTier = managedRoles(prefix).pseudonymized;
-    const mayRace = (s: Step) => s.subject !== undefined && !s.afterCommit && !(s.kind === 'converge' && s.details.group === pseudonymizedTier);
-    if (steps.some(mayRace)) {
-      // The gate changes an analyst's role (credential issued, PII grant approved or ended) just
-      // before the control row that explains it commits. Read the control state again a moment
-      // later, so a change in flight is neither undone nor redone.
-      await new Promise((r) => setTimeout(r, SETTLE_MS));
-      steps = planReconcile({ policy, prefix, warehouse, gate: await readGateState(deps.control), leakTables });
-    }
+    const steps = planReconcile({ policy, prefix, warehouse, gate, leakTables });
     const withheld = hits.length > 0 ? steps.filter((s) => s.pseudonymizedGrant) : [];
     const canRun = (s: Step) => executor.superuser || s.runAs === 'gate';
     const pending = steps.filter((s) => !canRun(s) && !withheld.includes(s));
@@ -181,5 +174,6 @@ export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}
   } finally {
     if (open) await client.query('ROLLBACK').catch(() => {});
     client.release();
+    await releaseRoleChanges?.();
   }
 }

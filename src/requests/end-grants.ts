@@ -4,6 +4,7 @@
 // awaited before COMMIT: if it fails nothing is recorded and the next sweep tries again; if the
 // COMMIT fails after it, the grant still looks live and the next sweep repeats a harmless REVOKE.
 import { type SQL, sql } from 'drizzle-orm';
+import { holdRoleChangeLock } from '../db/role-change-lock.js';
 import { appendAudit } from '../audit/log.js';
 import type { ControlTx } from '../db/client.js';
 import { notify, requestText } from '../notify/outbox.js';
@@ -80,6 +81,7 @@ export interface EndOptions {
 /** Ends the given (locked, live) grants. Returns the number of analyst sessions terminated. */
 export async function endGrants(tx: ControlTx, provisioner: Provisioner, grants: GrantRow[], o: EndOptions): Promise<number> {
   if (grants.length === 0) return 0;
+  await holdRoleChangeLock(tx);
   const sessions = await provisioner.revokeDatasets(grants.map((g) => ({ role: g.roleName, groupRole: g.groupRole })));
   await tx.execute(sql`
     UPDATE pii_grants SET ended_at = ${o.now.toISOString()}, end_reason = ${o.reason}, ended_by = ${o.actor}

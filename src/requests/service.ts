@@ -3,6 +3,7 @@
 // dataset's group role for the approved window; access ends on expiry, relinquish, early revoke or
 // leaving the FDWG. Every change is audited in its own transaction, next to its webhook notice.
 import { type SQL, sql } from 'drizzle-orm';
+import { holdRoleChangeLock } from '../db/role-change-lock.js';
 import { appendAudit } from '../audit/log.js';
 import type { Identity } from '../auth/identity.js';
 import type { ControlDb, ControlTx } from '../db/client.js';
@@ -395,6 +396,7 @@ export class PiiRequestService {
     // The warehouse GRANT runs beside the control writes and is awaited before COMMIT (as in
     // CredentialService.issue): if it fails nothing is granted on paper; if COMMIT fails after it,
     // a membership without a live grant is left for the reconciler to revoke.
+    await holdRoleChangeLock(tx);
     const warehouse = (async () => {
       await this.provisioner.ensureAnalystRole(r.role_name);
       await this.provisioner.grantDatasets(r.role_name, groupRoles);

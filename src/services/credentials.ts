@@ -1,5 +1,6 @@
 // Short-lived password credentials for an analyst's own PostgreSQL role.
 import { and, desc, eq, gt, isNull, sql } from 'drizzle-orm';
+import { holdRoleChangeLock } from '../db/role-change-lock.js';
 import { appendAudit } from '../audit/log.js';
 import type { Identity } from '../auth/identity.js';
 import type { ControlDb } from '../db/client.js';
@@ -63,11 +64,17 @@ export class CredentialService {
     const issuedAt = this.now();
     const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000);
     const id = await this.db.transaction(async (tx) => {
+      // Sent now, not awaited: it is first on this connection, so it runs before the statements
+      // below; the warehouse change waits for it (see role-change-lock.ts).
+      const locked = holdRoleChangeLock(tx);
+      locked.catch(() => {});
       // The warehouse change runs beside the control writes and is awaited before COMMIT: if it
       // fails, the transaction rolls back and no lease or event exists; if the commit fails after
       // it, a LOGIN role without a live lease is left, whose password nobody ever saw (the
       // reconciler closes it). This keeps the password's path as short as the ALTER ROLE itself.
-      const warehouse = verifier.then((v) => this.provisioner.issue(analyst.roleName, { verifier: v, validUntil: expiresAt }));
+      const warehouse = Promise.all([verifier, locked]).then(([v]) =>
+        this.provisioner.issue(analyst.roleName, { verifier: v, validUntil: expiresAt }),
+      );
       warehouse.catch(() => {});
       // Supersede the previous lease and record the new one in one statement.
       const inserted = await tx.execute<{ id: number }>(sql`
