@@ -196,7 +196,7 @@ describe('the Node runner', () => {
   test('delivers on its interval and logs counts, never the URL or the secret', async () => {
     const lines: string[] = [];
     receiver.respond = (r) => (r.headers['x-fdwg-attempt'] === '1' ? 500 : 200);
-    const timer = startNotifying(dispatcher(), createLogger('debug', (l) => lines.push(l)), 30);
+    const stop = startNotifying(dispatcher(), createLogger('debug', (l) => lines.push(l)), 30);
     try {
       const { outboxId } = await createRequest();
       const until = Date.now() + 5_000;
@@ -204,7 +204,7 @@ describe('the Node runner', () => {
       expect((await outboxRow(outboxId)).delivered_at).not.toBeNull();
       expect(receiver.deliveries(outboxId)).toHaveLength(2);
     } finally {
-      clearInterval(timer);
+      stop();
       await sleep(200); // let a run that already started finish before the next test
     }
     expect(lines.some((l) => JSON.parse(l).msg === 'webhook notifications' && JSON.parse(l).retried === 1)).toBe(true);

@@ -8,6 +8,7 @@ import { type AnchorCheck, checkAnchor, readAnchor, signAnchor } from '../audit/
 import type { ChainStatus } from '../audit/verify.js';
 import type { Logger } from '../log.js';
 import { verifyChainNode } from './audit-verify.js';
+import { every } from './every.js';
 
 export const ANCHOR_INTERVAL_MS = 3_600_000;
 
@@ -57,24 +58,11 @@ export async function checkAnchorFile(pool: pg.Pool, file: string, key: Uint8Arr
   return check.ok ? { ok: true, anchors: lines.length, newest: check } : { ok: false, anchors: lines.length, detail: check.detail, newest: check };
 }
 
-/** Anchors now and then on an interval; one run at a time per process. Returns a stop function. */
+/** Anchors now and then on an interval. Returns a stop function. */
 export function startAnchoring(pool: pg.Pool, logger: Logger, o: { file: string; key: Uint8Array; intervalMs?: number }): () => void {
-  let running = false;
-  const run = async () => {
-    if (running) return;
-    running = true;
-    try {
-      const { status, anchored } = await appendAnchor(pool, o.file, o.key);
-      if (!status.ok) logger.error('access log chain is broken; not anchoring', { firstBroken: status.firstBroken });
-      else if (anchored) logger.info('access log anchored', { headId: status.headId, events: status.checked });
-    } catch (err) {
-      logger.warn('anchoring failed; will retry', { error: (err as Error).message });
-    } finally {
-      running = false;
-    }
-  };
-  void run();
-  const timer = setInterval(run, o.intervalMs ?? ANCHOR_INTERVAL_MS);
-  timer.unref();
-  return () => clearInterval(timer);
+  return every('anchoring', o.intervalMs ?? ANCHOR_INTERVAL_MS, logger, async () => {
+    const { status, anchored } = await appendAnchor(pool, o.file, o.key);
+    if (!status.ok) logger.error('access log chain is broken; not anchoring', { firstBroken: status.firstBroken });
+    else if (anchored) logger.info('access log anchored', { headId: status.headId, events: status.checked });
+  });
 }

@@ -120,10 +120,10 @@ async function main() {
   const deps = { config: rt.config, policy, controlPool, warehousePool, logger };
   const services = createServices(deps);
   const app = createApp(deps, services);
-  const sweep = startSweeping(services, logger, SWEEP_INTERVAL_MS);
+  const stopSweeping = startSweeping(services, logger, SWEEP_INTERVAL_MS);
   // The gate's own roles follow the policy at start and on a schedule (safe with several instances).
-  const reconciling = startReconciling(services.reconciler, logger, env.RECONCILE_INTERVAL_SECONDS * 1000);
-  const notifying = services.webhooks ? startNotifying(services.webhooks, logger, NOTIFY_INTERVAL_MS) : undefined;
+  const stopReconciling = startReconciling(services.reconciler, logger, env.RECONCILE_INTERVAL_SECONDS * 1000);
+  const stopNotifying = services.webhooks ? startNotifying(services.webhooks, logger, NOTIFY_INTERVAL_MS) : () => {};
   // PII reads logged by pgaudit inside PostgreSQL; only where the gate can read the server's log.
   const stopPgaudit = env.PGAUDIT_LOG_DIR
     ? startPgauditIngest(controlDb(controlPool), logger, {
@@ -150,9 +150,9 @@ async function main() {
     if (stopping) return;
     stopping = true;
     say('Stopping...');
-    clearInterval(sweep);
-    clearInterval(reconciling);
-    clearInterval(notifying);
+    stopSweeping();
+    stopReconciling();
+    stopNotifying();
     stopPgaudit();
     stopAnchoring();
     server.close();

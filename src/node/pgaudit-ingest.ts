@@ -5,6 +5,7 @@ import { pruneStatementText } from '../audit/pgaudit.js';
 import { type FindRequestInForce, ingestPgauditLogs } from '../audit/pgaudit-ingest.js';
 import type { ControlDb } from '../db/client.js';
 import type { Logger } from '../log.js';
+import { every } from './every.js';
 
 export const PGAUDIT_INGEST_INTERVAL_MS = 15_000;
 /** Pruning is cheap when there is nothing to prune; hourly keeps text at most an hour too long. */
@@ -19,34 +20,21 @@ export interface PgauditIngestOptions {
   intervalMs?: number;
 }
 
-/** Runs ingestion now and on an interval (one run at a time per process); returns a stop function. */
+/** Runs ingestion now and on an interval; returns a stop function. */
 export function startPgauditIngest(db: ControlDb, logger: Logger, o: PgauditIngestOptions): () => void {
-  let running = false;
   let lastPrune = 0;
-  const run = async () => {
-    if (running) return;
-    running = true;
-    try {
-      const r = await ingestPgauditLogs(db, {
-        logDir: o.logDir,
-        rolePrefix: o.rolePrefix,
-        ...(o.findRequestInForce ? { findRequestInForce: o.findRequestInForce } : {}),
-      });
-      if (r.events > 0) logger.info('pgaudit ingest', { ...r });
-      if (r.alerts > 0) logger.warn('PII read without an approved request in force', { alerts: r.alerts });
-      if (Date.now() - lastPrune >= STATEMENT_PRUNE_INTERVAL_MS) {
-        const pruned = await pruneStatementText(db, new Date(Date.now() - o.retentionDays * DAY_MS));
-        lastPrune = Date.now();
-        if (pruned > 0) logger.info('PII statement text pruned', { pruned, retentionDays: o.retentionDays });
-      }
-    } catch (err) {
-      logger.warn('pgaudit ingest failed; will retry', { error: (err as Error).message });
-    } finally {
-      running = false;
+  return every('pgaudit ingest', o.intervalMs ?? PGAUDIT_INGEST_INTERVAL_MS, logger, async () => {
+    const r = await ingestPgauditLogs(db, {
+      logDir: o.logDir,
+      rolePrefix: o.rolePrefix,
+      ...(o.findRequestInForce ? { findRequestInForce: o.findRequestInForce } : {}),
+    });
+    if (r.events > 0) logger.info('pgaudit ingest', { ...r });
+    if (r.alerts > 0) logger.warn('PII read without an approved request in force', { alerts: r.alerts });
+    if (Date.now() - lastPrune >= STATEMENT_PRUNE_INTERVAL_MS) {
+      const pruned = await pruneStatementText(db, new Date(Date.now() - o.retentionDays * DAY_MS));
+      lastPrune = Date.now();
+      if (pruned > 0) logger.info('PII statement text pruned', { pruned, retentionDays: o.retentionDays });
     }
-  };
-  void run();
-  const timer = setInterval(run, o.intervalMs ?? PGAUDIT_INGEST_INTERVAL_MS);
-  timer.unref();
-  return () => clearInterval(timer);
+  });
 }
