@@ -127,6 +127,22 @@ describe('asking', () => {
     expect((await api('alice', 'GET', '/approvals')).status).toBe(403);
     expect((await api('carol', 'GET', '/approvals')).status).toBe(403);
   });
+
+  test('an auditor who is also in the approver group still cannot decide (separation of duties)', async () => {
+    gate.issuer.setAccountGroups('carol', ['fdwg-auditors', 'fdwg-approvers']);
+    try {
+      const both = new HttpSession();
+      await signIn(both, gate.url, 'carol', 'carol-demo');
+      const queue = await both.request(`${gate.url}/api/approvals`);
+      expect(queue.status).toBe(403);
+      const vote = await both.request(`${gate.url}/api/requests/1/reviews`, json('POST', { decision: 'approve' }));
+      expect(vote.status).toBe(403);
+      // The auditor role itself stands.
+      expect((await both.request(`${gate.url}/api/audit/events?limit=1`)).status).toBe(200);
+    } finally {
+      gate.issuer.setAccountGroups('carol', ['fdwg-auditors']);
+    }
+  });
 });
 
 describe('granting', () => {

@@ -49,10 +49,13 @@ export class GateService {
   standing(identity: Identity): Standing {
     const inAny = (groups: string[]) => groups.some((g) => identity.groups.includes(g));
     const a = this.policy.admission;
+    const auditor = inAny(a.auditor_groups);
     return {
       member: inAny(a.member_groups),
-      approver: inAny(a.approver_groups),
-      auditor: inAny(a.auditor_groups),
+      // Separation of duties: auditors review decisions, so they never make them, whatever
+      // other groups they are in.
+      approver: inAny(a.approver_groups) && !auditor,
+      auditor,
       admin: inAny(a.admin_groups),
     };
   }
