@@ -4,7 +4,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import type pg from 'pg';
-import { csrfToken } from '../auth/csrf.js';
+import { pageContext } from './context.js';
 import type { AppConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import type { AppEnv } from '../types.js';
@@ -36,14 +36,7 @@ export function adminWebRoutes(config: AppConfig, deps: { controlPool: pg.Pool }
     ]);
     return c.html(
       <AdminPage
-        title="Admin"
-        demo={config.demo}
-        identity={identity}
-        nonce={c.get('secureHeadersNonce')}
-        csrf={await csrfToken(config.sessionSecret, identity)}
-        standing={services.gate.standing(identity)}
-        nav={[{ href: '/admin', label: 'Admin', current: true }]}
-        wide
+        {...await pageContext(c, config, 'Admin', { current: '/admin', wide: true })}
         result={result}
         lastApplied={last}
       />,

@@ -6,14 +6,13 @@ import type pg from 'pg';
 import { type ExportFormat, exportContentType, exportFilename, openExport } from '../audit/export.js';
 import { pgauditStatus } from '../audit/pgaudit.js';
 import { byOrAbout, eventDetail, parseAuditQuery, piiDailyCounts, searchEvents, timelineSummary } from '../audit/query.js';
-import { csrfToken } from '../auth/csrf.js';
 import type { AppConfig } from '../config.js';
 import { controlDb } from '../db/client.js';
 import { AppError } from '../errors.js';
 import { type AuditRouteDeps, eventIdParam, requireAuditor } from '../api/audit-routes.js';
 import type { AppEnv } from '../types.js';
 import { AuditListPage, EventPageView, TimelinePage } from './audit-pages.js';
-import type { PageContext } from './layout.js';
+import { pageContext } from './context.js';
 
 export interface AuditWebDeps extends AuditRouteDeps {
   /** The warehouse, to ask whether pgaudit logs PII reads there. */
@@ -39,18 +38,7 @@ export function auditWebRoutes(config: AppConfig, deps: AuditWebDeps) {
     await next();
   });
 
-  const pageContext = async (c: Context<AppEnv>, title: string): Promise<PageContext> => {
-    const identity = c.get('identity')!;
-    return {
-      title,
-      demo: config.demo,
-      identity,
-      nonce: c.get('secureHeadersNonce'),
-      csrf: await csrfToken(config.sessionSecret, identity),
-      nav: [{ href: '/audit', label: 'Access log', current: true }],
-      wide: true,
-    };
-  };
+  const ctx = (c: Context<AppEnv>, title: string) => pageContext(c, config, title, { current: '/audit', wide: true });
 
   web.get('/', async (c) => {
     const q = parseAuditQuery(c.req.query(), 'page');
@@ -61,7 +49,7 @@ export function auditWebRoutes(config: AppConfig, deps: AuditWebDeps) {
       pgaudit(),
     ]);
     return c.html(
-      <AuditListPage {...await pageContext(c, 'Access log')} page={page} chain={chain} counts={counts} pgaudit={pg} raw={q.raw} limit={q.limit} />,
+      <AuditListPage {...await ctx(c, 'Access log')} page={page} chain={chain} counts={counts} pgaudit={pg} raw={q.raw} limit={q.limit} />,
     );
   });
 
@@ -69,7 +57,7 @@ export function auditWebRoutes(config: AppConfig, deps: AuditWebDeps) {
     const id = eventIdParam(c.req.param('id'));
     const [detail, pg] = await Promise.all([eventDetail(db, id), pgaudit()]);
     if (!detail) throw new AppError('not_found', `No event ${id} in the access log.`);
-    return c.html(<EventPageView {...await pageContext(c, `Event #${id}`)} detail={detail} pgaudit={pg} />);
+    return c.html(<EventPageView {...await ctx(c, `Event #${id}`)} detail={detail} pgaudit={pg} />);
   });
 
   web.get('/analysts/:username', async (c) => {
@@ -82,7 +70,7 @@ export function auditWebRoutes(config: AppConfig, deps: AuditWebDeps) {
       pgaudit(),
     ]);
     return c.html(
-      <TimelinePage {...await pageContext(c, `Timeline of ${username}`)} username={username} summary={summary} page={page} pgaudit={pg} raw={q.raw} limit={q.limit} />,
+      <TimelinePage {...await ctx(c, `Timeline of ${username}`)} username={username} summary={summary} page={page} pgaudit={pg} raw={q.raw} limit={q.limit} />,
     );
   });
 

@@ -8,26 +8,23 @@ export interface PageContext {
   identity: Identity | null;
   csrf?: string;
   nonce?: string;
-  /** Header links (auditors get the access log). */
-  nav?: { href: string; label: string; current?: boolean }[];
+  /** The header section this page belongs to (its link is marked current). */
+  current?: string;
   /** Wider main column, for tables. */
   wide?: boolean;
-  /** When given, members get a "Requests" link and approvers and admins an "Approvals" link. */
+  /** Decides the header links: Requests (members), Approvals (approvers, admins), Admin, Access log (auditors). */
   standing?: Standing;
 }
 
-/** Section links from the standing first, then the page's own (a page's entry wins, e.g. `current`). */
-function navLinks(props: PageContext): NonNullable<PageContext['nav']> {
+/** The header links this person's standing opens, the page's own section marked. */
+function navLinks(props: PageContext): { href: string; label: string; current: boolean }[] {
   const s = props.standing;
-  const links = [
+  return [
     ...(s?.member ? [{ href: '/requests', label: 'Requests' }] : []),
     ...(s?.approver || s?.admin ? [{ href: '/approvals', label: 'Approvals' }] : []),
     ...(s?.admin ? [{ href: '/admin', label: 'Admin' }] : []),
-    ...(props.nav ?? []),
-  ];
-  const byHref = new Map<string, (typeof links)[number]>();
-  for (const l of links) byHref.set(l.href, { ...byHref.get(l.href), ...l });
-  return [...byHref.values()];
+    ...(s?.auditor ? [{ href: '/audit', label: 'Access log' }] : []),
+  ].map((l) => ({ ...l, current: l.href === props.current }));
 }
 
 const css = `

@@ -4,14 +4,13 @@ import { z } from 'zod';
 import { pathId } from '../api/request-routes.js';
 import { piiRequestCreate } from '../api/schemas.js';
 import { formBody } from '../api/validate.js';
-import { csrfToken, verifyFormToken } from '../auth/csrf.js';
 import type { Identity } from '../auth/identity.js';
 import type { AppConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
 import type { AppEnv } from '../types.js';
-import type { PageContext } from './layout.js';
 import { ApprovalsPage, RequestsPage } from './request-pages.js';
+import { formIdentity, pageContext } from './context.js';
 
 const csrf = z.object({ _csrf: z.string() });
 const optionalComment = z
@@ -36,28 +35,9 @@ export function requestWebRoutes(config: AppConfig, policy: Policy) {
     return identity;
   };
 
-  const pageContext = async (c: Context<AppEnv>, title: string, current: string): Promise<PageContext> => {
-    const identity = signedIn(c);
-    const standing = c.get('services').gate.standing(identity);
-    return {
-      title,
-      demo: config.demo,
-      identity,
-      nonce: c.get('secureHeadersNonce'),
-      csrf: await csrfToken(config.sessionSecret, identity),
-      standing,
-      nav: [
-        { href: current, label: current === '/requests' ? 'Requests' : 'Approvals', current: true },
-        ...(standing.auditor ? [{ href: '/audit', label: 'Access log' }] : []),
-      ],
-    };
-  };
-
-  const formIdentity = async (c: Context<AppEnv>, token: string): Promise<Identity> => {
-    const identity = c.get('identity');
-    if (!identity) throw new AppError('unauthenticated', 'Your session has ended. Sign in again.');
-    await verifyFormToken(config.sessionSecret, identity, token);
-    return identity;
+  const page = (c: Context<AppEnv>, title: string, current: string) => {
+    signedIn(c);
+    return pageContext(c, config, title, { current });
   };
 
   web.get('/requests', async (c) => {
@@ -73,7 +53,7 @@ export function requestWebRoutes(config: AppConfig, policy: Policy) {
     c.header('Cache-Control', 'no-store');
     return c.html(
       <RequestsPage
-        {...await pageContext(c, 'PII requests', '/requests')}
+        {...await page(c, 'PII requests', '/requests')}
         datasets={policy.pii_datasets}
         requests={await requests.mine(identity)}
         admitted={status.admitted}
@@ -84,7 +64,7 @@ export function requestWebRoutes(config: AppConfig, policy: Policy) {
 
   web.post('/requests', async (c) => {
     const form = await formBody(c, requestForm);
-    const identity = await formIdentity(c, form._csrf);
+    const identity = await formIdentity(c, config, form._csrf);
     const picked = form['datasets[]'];
     await c.get('services').requests.create(identity, {
       datasets: picked === undefined ? [] : Array.isArray(picked) ? picked : [picked],
@@ -97,14 +77,14 @@ export function requestWebRoutes(config: AppConfig, policy: Policy) {
   web.post('/requests/:id/withdraw', async (c) => {
     const id = pathId(c);
     const form = await formBody(c, csrf);
-    await c.get('services').requests.withdraw(await formIdentity(c, form._csrf), id);
+    await c.get('services').requests.withdraw(await formIdentity(c, config, form._csrf), id);
     return c.redirect('/requests?done=withdrawn', 303);
   });
 
   web.post('/requests/:id/relinquish', async (c) => {
     const id = pathId(c);
     const form = await formBody(c, csrf);
-    await c.get('services').requests.relinquish(await formIdentity(c, form._csrf), id);
+    await c.get('services').requests.relinquish(await formIdentity(c, config, form._csrf), id);
     return c.redirect('/requests?done=relinquished', 303);
   });
 
@@ -127,7 +107,7 @@ export function requestWebRoutes(config: AppConfig, policy: Policy) {
     c.header('Cache-Control', 'no-store');
     return c.html(
       <ApprovalsPage
-        {...await pageContext(c, 'Approvals', '/approvals')}
+        {...await page(c, 'Approvals', '/approvals')}
         queue={queue}
         datasets={policy.pii_datasets}
         approver={gate.standing(identity).approver}
@@ -139,7 +119,7 @@ export function requestWebRoutes(config: AppConfig, policy: Policy) {
   web.post('/approvals/:id', async (c) => {
     const id = pathId(c);
     const form = await formBody(c, csrf.extend({ decision: z.enum(['approve', 'deny']), comment: optionalComment }));
-    const identity = await formIdentity(c, form._csrf);
+    const identity = await formIdentity(c, config, form._csrf);
     const result = await c.get('services').requests.review(identity, id, form.decision, form.comment);
     const what = form.decision === 'deny' ? 'denied' : result.final ? 'approved-final' : 'approved';
     return c.redirect(`/approvals?done=${what}-${id}`, 303);
@@ -148,7 +128,7 @@ export function requestWebRoutes(config: AppConfig, policy: Policy) {
   web.post('/grants/:id/revoke', async (c) => {
     const id = pathId(c);
     const form = await formBody(c, csrf.extend({ comment: optionalComment }));
-    const identity = await formIdentity(c, form._csrf);
+    const identity = await formIdentity(c, config, form._csrf);
     await c.get('services').requests.revokeGrant(identity, id, form.comment);
     return c.redirect(`/approvals?done=revoked-${id}`, 303);
   });

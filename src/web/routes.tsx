@@ -4,7 +4,6 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { ttlSeconds } from '../api/schemas.js';
 import { formBody } from '../api/validate.js';
-import { csrfToken, verifyFormToken } from '../auth/csrf.js';
 import type { Identity } from '../auth/identity.js';
 import type { Oidc } from '../auth/oidc.js';
 import type { AppConfig } from '../config.js';
@@ -12,44 +11,26 @@ import { AppError } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
 import { connectionSnippets } from '../services/connection.js';
 import type { AppEnv } from '../types.js';
-import type { PageContext } from './layout.js';
 import { CredentialPage, HomePage, LandingPage, NotAdmittedPage } from './pages.js';
+import { formIdentity, pageContext } from './context.js';
 
 const csrfOnly = z.object({ _csrf: z.string() });
 
 export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
   const web = new Hono<AppEnv>();
 
-  const pageContext = async (c: Context<AppEnv>, title: string): Promise<PageContext> => {
-    const identity = c.get('identity');
-    return {
-      title,
-      demo: config.demo,
-      identity,
-      nonce: c.get('secureHeadersNonce'),
-      csrf: identity ? await csrfToken(config.sessionSecret, identity) : undefined,
-      nav: identity && c.get('services').gate.standing(identity).auditor ? [{ href: '/audit', label: 'Access log' }] : undefined,
-    };
-  };
-
-  /** Unsafe form posts need a session and a valid token. */
-  const formIdentity = async (c: Context<AppEnv>, token: string): Promise<Identity> => {
-    const identity = c.get('identity');
-    if (!identity) throw new AppError('unauthenticated', 'Your session has ended. Sign in again.');
-    await verifyFormToken(config.sessionSecret, identity, token);
-    return identity;
-  };
+  const page = (c: Context<AppEnv>, title: string) => pageContext(c, config, title);
 
   web.get('/', async (c) => {
     const identity = c.get('identity');
-    if (!identity) return c.html(<LandingPage {...await pageContext(c, 'Welcome')} />);
+    if (!identity) return c.html(<LandingPage {...await page(c, 'Welcome')} />);
     const { gate, credentials, requests } = c.get('services');
     const status = await gate.status(identity);
     const { standing } = status;
     if (!standing.member && !standing.auditor && !standing.admin) {
       return c.html(
         <NotAdmittedPage
-          {...await pageContext(c, 'Not admitted')}
+          {...await page(c, 'Not admitted')}
           groups={identity.groups}
           memberGroups={policy.admission.member_groups}
         />,
@@ -63,7 +44,7 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
     c.header('Cache-Control', 'no-store');
     return c.html(
       <HomePage
-        {...await pageContext(c, 'Your access')}
+        {...await page(c, 'Your access')}
         status={status}
         agreementText={policy.agreementText}
         lease={lease}
@@ -77,20 +58,20 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
 
   web.post('/agreement', async (c) => {
     const form = await formBody(c, csrfOnly.extend({ version: z.string().min(1) }));
-    const identity = await formIdentity(c, form._csrf);
+    const identity = await formIdentity(c, config, form._csrf);
     await c.get('services').gate.acceptAgreement(identity, form.version);
     return c.redirect('/?done=accepted', 303);
   });
 
   web.post('/credentials', async (c) => {
     const form = await formBody(c, csrfOnly.extend({ ttl: ttlSeconds.optional() }));
-    const identity = await formIdentity(c, form._csrf);
+    const identity = await formIdentity(c, config, form._csrf);
     const credential = await c.get('services').credentials.issue(identity, form.ttl);
     // The one response that carries a password: never cached, never stored.
     c.header('Cache-Control', 'no-store');
     return c.html(
       <CredentialPage
-        {...await pageContext(c, 'Your credentials')}
+        {...await page(c, 'Your credentials')}
         credential={credential}
         snippets={connectionSnippets(config.analystDb, credential.roleName, credential.password)}
         target={config.analystDb}
@@ -101,7 +82,7 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
 
   web.post('/credentials/revoke', async (c) => {
     const form = await formBody(c, csrfOnly);
-    const identity = await formIdentity(c, form._csrf);
+    const identity = await formIdentity(c, config, form._csrf);
     await c.get('services').credentials.revoke(identity);
     return c.redirect('/?done=revoked', 303);
   });
@@ -118,7 +99,7 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
 
   web.post('/auth/logout', async (c) => {
     const form = await formBody(c, csrfOnly);
-    const identity = await formIdentity(c, form._csrf);
+    const identity = await formIdentity(c, config, form._csrf);
     const next = await oidc.logout(c);
     await c.get('services').gate.recordLogout(identity);
     return c.redirect(next, 303);
