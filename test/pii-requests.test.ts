@@ -320,6 +320,29 @@ describe('the rules of deciding', () => {
     expect(revoked.details).toMatchObject({ reason: 'relinquished', purpose: PURPOSE_TEXT });
   });
 
+  test('a membership a DBA granted by hand survives the end of the grant: the revocation says so, it does not pretend', async () => {
+    const id = await grantedToAlice();
+    const group = datasetRole(gate.prefix, 'maintainer_identities');
+    await withClient(gate.warehouseAdminUrl, (c) => c.query(`GRANT ${c.escapeIdentifier(group)} TO ${c.escapeIdentifier(aliceRole)}`));
+    try {
+      expect((await api('alice', 'POST', `/requests/${id}/relinquish`)).status).toBe(200);
+      const [revoked] = await events(id, 'pii.revoked');
+      expect(revoked.details).toMatchObject({ reason: 'relinquished', membershipRemains: true });
+      // The truth in PostgreSQL: the hand grant still reads.
+      const c = await live();
+      try {
+        expect((await readUsers(c)).rows[0].n).toBeGreaterThan(0);
+      } finally {
+        await c.end();
+      }
+      // And the reconciler names it for a DBA.
+      const plan = await gate.services.reconciler.plan();
+      expect(plan.steps.map((x) => x.reason)).toContainEqual(expect.stringMatching(new RegExp(`member of ${group} without a live grant`)));
+    } finally {
+      await withClient(gate.warehouseAdminUrl, (c) => c.query(`REVOKE ${c.escapeIdentifier(group)} FROM ${c.escapeIdentifier(aliceRole)}`));
+    }
+  });
+
   test('two approvers racing on the last approval give exactly one grant and one refusal (3 rounds); early revoke ends each', async () => {
     for (const [round, revoker] of [[1, 'erin'], [2, 'bob'], [3, 'dave']] as const) {
       const created = await ask('alice', ['maintainer_identities'], PURPOSE_IDS);

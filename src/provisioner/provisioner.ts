@@ -13,6 +13,9 @@ export interface IssueOptions {
   validUntil: Date;
 }
 
+/** Identifies one membership in revokeDatasets' result. */
+export const membershipKey = (role: string, groupRole: string) => `${role} in ${groupRole}`;
+
 export class Provisioner {
   readonly roles: ManagedRoles;
   private versionNum?: number;
@@ -129,11 +132,14 @@ export class Provisioner {
    * REVOKE per dataset role (listing all its analysts) and one terminate query for all roles keep
    * a thousand expiries to a handful of round trips. Memberships already gone are no error
    * (REVOKE only warns), so a sweep that repeats after a crash is safe. Returns sessions ended per
-   * analyst role.
+   * analyst role, and the memberships that are still there afterwards: REVOKE removes only the
+   * gate's own grant, so one a DBA made by hand survives it (with a mere NOTICE). The caller
+   * records that instead of claiming access ended; the reconciler reports it as drift for a DBA.
    */
-  async revokeDatasets(memberships: { role: string; groupRole: string }[]): Promise<Map<string, number>> {
+  async revokeDatasets(memberships: { role: string; groupRole: string }[]): Promise<{ sessions: Map<string, number>; remaining: Set<string> }> {
     const ended = new Map<string, number>();
-    if (memberships.length === 0) return ended;
+    const remaining = new Set<string>();
+    if (memberships.length === 0) return { sessions: ended, remaining };
     const names = [...new Set(memberships.flatMap((m) => [m.role, m.groupRole]))];
     const { rows } = await this.pool.query<{ rolname: string }>(`SELECT rolname FROM pg_roles WHERE rolname = ANY($1)`, [names]);
     const exists = new Set(rows.map((r) => r.rolname));
@@ -165,7 +171,14 @@ export class Provisioner {
     );
     for (const r of roles) ended.set(r, 0);
     for (const r of terminated.rows) ended.set(r.usename, Number(r.n));
-    return ended;
+    const left = await this.pool.query<{ grp: string; member: string }>(
+      `SELECT g.rolname AS grp, m.rolname AS member
+         FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
+        WHERE (g.rolname, m.rolname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      [memberships.map((m) => m.groupRole), memberships.map((m) => m.role)],
+    );
+    for (const r of left.rows) remaining.add(membershipKey(r.member, r.grp));
+    return { sessions: ended, remaining };
   }
 
   /** True when the warehouse answers; used by /healthz. */

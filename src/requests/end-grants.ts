@@ -8,7 +8,7 @@ import { holdRoleChangeLock } from '../db/role-change-lock.js';
 import { appendAudit } from '../audit/log.js';
 import type { ControlTx } from '../db/client.js';
 import { notify, requestText } from '../notify/outbox.js';
-import type { Provisioner } from '../provisioner/provisioner.js';
+import { membershipKey, type Provisioner } from '../provisioner/provisioner.js';
 
 export type EndReason = 'expired' | 'relinquished' | 'revoked' | 'left_group';
 
@@ -82,7 +82,7 @@ export interface EndOptions {
 export async function endGrants(tx: ControlTx, provisioner: Provisioner, grants: GrantRow[], o: EndOptions): Promise<number> {
   if (grants.length === 0) return 0;
   await holdRoleChangeLock(tx);
-  const sessions = await provisioner.revokeDatasets(grants.map((g) => ({ role: g.roleName, groupRole: g.groupRole })));
+  const { sessions, remaining } = await provisioner.revokeDatasets(grants.map((g) => ({ role: g.roleName, groupRole: g.groupRole })));
   await tx.execute(sql`
     UPDATE pii_grants SET ended_at = ${o.now.toISOString()}, end_reason = ${o.reason}, ended_by = ${o.actor}
      WHERE id = ANY(${`{${grants.map((g) => g.id).join(',')}}`}::int[])`);
@@ -118,6 +118,9 @@ export async function endGrants(tx: ControlTx, provisioner: Provisioner, grants:
         expiresAt: g.expiresAt.toISOString(),
         purpose: g.purpose,
         sessionsEnded: sessions.get(g.roleName) ?? 0,
+        // The gate's grant is gone, but a membership someone else granted by hand is not: said
+        // plainly here, and reported as drift by the reconciler for a DBA to revoke.
+        ...(remaining.has(membershipKey(g.roleName, g.groupRole)) ? { membershipRemains: true } : {}),
         ...(o.comment ? { comment: o.comment } : {}),
         ...(late ? { late: true, lateBySeconds: Math.round(lateByMs / 1000) } : {}),
       },
