@@ -5,9 +5,16 @@
 //           the empty tables): PASS when < 10 s at 500 tables.
 //   no-op   a reconcile with nothing to do: plan as the gate, plan as a superuser (with the leak
 //           guard), and the gate's scheduled apply (lock + audit check): PASS when p95 < 1 s.
-//   per-analyst  200 more analysts applied by the gate, at 100 and at 500 tables: (that run minus
-//           the no-op run's median) / 200. Grants go to group roles, so it must not grow with the
-//           number of tables; the analysts' own table ACL entries are counted too (0).
+//   per-analyst  rounds of 200 new analysts (control rows and roles made untimed, as the
+//           provisioner does), each applied by the gate (memberships only), at 100 and at 500
+//           tables: (that apply minus the median of 3 no-op applies right after it, at the same
+//           analyst count) / 200, median over the rounds. Grants go to group roles, so it must not
+//           grow with the number of tables; the analysts' own table ACL entries are counted too (0).
+//           The no-op applies of the rounds also give the standing cost: how much every run grows
+//           per analyst (least-squares slope over the rounds), shown for information.
+//
+// Each table count runs in its own fresh cluster: pg_authid and pg_auth_members are shared by the
+// whole cluster, so a second scenario in the same one would also carry the first one's roles.
 //
 //   npm run bench:reconcile -- [--analysts 1000] [--tables 100,500] [--iterations 20] [--warmup 3]
 //                              [--out tmp/bench/reconcile.json]
@@ -98,21 +105,35 @@ async function scenario(superuserUrl: string, tables: number) {
     { warmup: args.warmup, iterations: args.iterations },
   );
 
-  // Per-analyst cost: rounds of 100 more analysts, each applied by the gate (memberships only);
-  // one round is a single sample, so the median of several keeps a noisy neighbour out of it.
-  const more = 100;
-  const rounds = 5;
-  const noopMedian = summarize(samples['no-op scheduled apply (gate)']!).median;
+  // Per-analyst cost. The fixed part of a run (inspecting catalogs that grow with the tables and
+  // the analysts) is measured at the same analyst count as the apply it is subtracted from, right
+  // after it: a no-op measured once before the rounds would be short of every analyst added since.
+  const more = 200;
+  const rounds = 7;
+  const noopsPerRound = 3;
   const marginal: number[] = [];
+  const standing: Array<{ analysts: number; noopMs: number }> = [];
+  const gateApply = async () => {
+    const t = performance.now();
+    const r = await reconcile(deps(gate), { apply: true });
+    return { r, ms: performance.now() - t };
+  };
   for (let i = 0; i < rounds; i++) {
     await addAnalysts(args.analysts + i * more, more);
-    const t1 = performance.now();
-    const added = await reconcile(deps(gate), { apply: true });
-    const addMs = performance.now() - t1;
+    const { r: added, ms: addMs } = await gateApply();
     if (added.applied.length !== more || added.pending.length !== 0) throw new Error(`expected ${more} gate steps, got ${added.applied.length} (+${added.pending.length} pending)`);
-    marginal.push((addMs - noopMedian) / more);
+    const noops: number[] = [];
+    for (let k = 0; k < noopsPerRound; k++) {
+      const { r, ms } = await gateApply();
+      assertEmpty(r);
+      noops.push(ms);
+    }
+    const fixed = summarize(noops).median;
+    marginal.push((addMs - fixed) / more);
+    standing.push({ analysts: args.analysts + (i + 1) * more, noopMs: fixed });
   }
-  const msPerAnalyst = [...marginal].sort((a, b) => a - b)[Math.floor(rounds / 2)]!;
+  const msPerAnalyst = summarize(marginal).median;
+  const standingMsPerAnalyst = slope(standing.map((p) => [p.analysts, p.noopMs]));
   const acl = await su.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee::regrole::text LIKE $1`,
     [`"${prefix}a%`],
@@ -125,12 +146,20 @@ async function scenario(superuserUrl: string, tables: number) {
     analysts: args.analysts,
     firstApply: { ms: firstMs, steps: firstApply.applied.length, leakGuard: firstApply.leakGuard.ran },
     noop: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)])),
-    // Marginal: the run's fixed part (inspecting catalogs that grow with the tables) is the no-op
-    // scheduled apply measured above; what is left is what the added analysts cost.
-    perAnalyst: { analystsPerRound: more, rounds, samples: marginal, msPerAnalyst },
+    perAnalyst: { analystsPerRound: more, rounds, noopsPerRound, samples: marginal, msPerAnalyst, standing, standingMsPerAnalyst },
     tableAclEntriesOfAnalysts: acl.rows[0]!.n,
     tableAclEntriesOfPseudonymizedGroup: groupAcl.rows[0]!.n,
   };
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: Array<[number, number]>): number {
+  const n = points.length;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const sxy = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return sxx === 0 ? Number.NaN : sxy / sxx;
 }
 
 function assertEmpty(r: unknown) {
@@ -142,12 +171,13 @@ function assertEmpty(r: unknown) {
 async function main() {
   const cleanup = new Cleanup();
   try {
-    const cluster = await startCluster({ tmpPrefix: 'fdwg-bench-reconcile-' });
-    cleanup.add('cluster', () => cluster.stop());
     const results = [];
     for (const t of String(args.tables).split(',').map(Number)) {
-      say(`Scenario: ${args.analysts} analysts, ${t} pseudonymized tables...`);
+      say(`Scenario: ${args.analysts} analysts, ${t} pseudonymized tables (fresh cluster)...`);
+      const cluster = await startCluster({ tmpPrefix: 'fdwg-bench-reconcile-' });
+      cleanup.add(`cluster ${t}`, () => cluster.stop());
       results.push(await scenario(cluster.superuserUrl, t));
+      await cluster.stop();
     }
     say('');
     say(
@@ -162,10 +192,10 @@ async function main() {
     say('');
     say(
       formatTable(
-        ['tables', 'first apply ms', 'steps', 'x floor', 'marginal ms/analyst (median of 5 x 100 added)', 'analyst table ACLs', 'group table ACLs'],
+        ['tables', 'first apply ms', 'steps', 'x floor', 'marginal ms/analyst (median of 7 x 200 added)', 'standing ms/analyst/run', 'analyst table ACLs', 'group table ACLs'],
         results.map((r) => {
           const floor = r.noop['floor: catalog round trip']!.median;
-          return [String(r.tables), fmtMs(r.firstApply.ms, 0), String(r.firstApply.steps), (r.firstApply.ms / floor).toFixed(0), fmtMs(r.perAnalyst.msPerAnalyst, 3), String(r.tableAclEntriesOfAnalysts), String(r.tableAclEntriesOfPseudonymizedGroup)];
+          return [String(r.tables), fmtMs(r.firstApply.ms, 0), String(r.firstApply.steps), (r.firstApply.ms / floor).toFixed(0), fmtMs(r.perAnalyst.msPerAnalyst, 3), fmtMs(r.perAnalyst.standingMsPerAnalyst, 4), String(r.tableAclEntriesOfAnalysts), String(r.tableAclEntriesOfPseudonymizedGroup)];
         }),
       ),
     );
@@ -177,6 +207,9 @@ async function main() {
     say(`${big.firstApply.ms < 10_000 ? 'PASS' : 'FAIL'} first apply at ${big.tables} tables: ${fmtMs(big.firstApply.ms, 0)} ms (< 10000 ms)`);
     if (results.length > 1) {
       say(`${ratio < 1.5 ? 'PASS' : 'FAIL'} per-analyst cost ${results[0]!.tables} -> ${big.tables} tables: x${ratio.toFixed(2)} (< 1.5; analysts hold no table ACL entries)`);
+      say(`  per-round samples ms/analyst: ${results.map((r) => `${r.tables} tables: ${r.perAnalyst.samples.map((x) => x.toFixed(3)).join(' ')}`).join('; ')}`);
+      const standingRatio = big.perAnalyst.standingMsPerAnalyst / results[0]!.perAnalyst.standingMsPerAnalyst;
+      say(`  (info) standing cost per analyst per no-op run ${results[0]!.tables} -> ${big.tables} tables: x${standingRatio.toFixed(2)}`);
     }
     const file = writeJson(args.out, { args, environment: environment(), results });
     say(`Results: ${path.relative(process.cwd(), file)}`);

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type ChainedFields, GENESIS_HASH, canonicalJson, canonicalRowText } from '../src/audit/chain.js';
 import { storedRowHash } from './support/audit.js';
-import { appendAudit } from '../src/audit/log.js';
+import { appendAudit, appendAuditMany } from '../src/audit/log.js';
 import {
   RowEncoder,
   builtinSha256HexBytes,
@@ -245,7 +245,7 @@ describe.sequential('verifyChain against PostgreSQL', () => {
     }
   });
 
-  test('concurrent appends (10 connections x 30) keep one linear chain', async () => {
+  test('concurrent appends (10 connections x 30, some in batches) keep one linear chain', async () => {
     const db = controlDb(gatePool);
     const nastyDetails = {
       b: 1,
@@ -260,20 +260,25 @@ describe.sequential('verifyChain against PostgreSQL', () => {
       text: 'quote " backslash \\ newline \n tab \t ctrl \u0001 \u001f del \u007f u2028 \u2028 emoji 😀',
       keys: { ä: 1, a: 2, '😀': 3, '\uffff': 4, 'a"b': 5, 'a\\b': 6 },
     };
+    const event = (w: number, i: number) => ({
+      action: i % 3 === 0 ? ('login' as const) : ('credential.issued' as const),
+      actor: i % 7 === 0 ? `weird "actor" \\ ${w}\t😀` : `analyst${w}`,
+      subject: i % 5 === 0 ? null : `analyst${w}`,
+      requestId: i % 4 === 0 ? null : w * 1000 + i,
+      dataset: i % 6 === 0 ? 'pii.users' : null,
+      details: i % 10 === 0 ? nastyDetails : { credentialId: i, role: `fdwg_analyst${w}`, ttlSeconds: 3600 },
+    });
     await Promise.all(
       Array.from({ length: 10 }, async (_, w) => {
-        for (let i = 0; i < 30; i++) {
-          await db.transaction((tx) =>
-            appendAudit(tx, {
-              action: i % 3 === 0 ? 'login' : 'credential.issued',
-              actor: i % 7 === 0 ? `weird "actor" \\ ${w}\t😀` : `analyst${w}`,
-              subject: i % 5 === 0 ? null : `analyst${w}`,
-              requestId: i % 4 === 0 ? null : w * 1000 + i,
-              dataset: i % 6 === 0 ? 'pii.users' : null,
-              details: i % 10 === 0 ? nastyDetails : { credentialId: i, role: `fdwg_analyst${w}`, ttlSeconds: 3600 },
-            }),
-          );
+        // Eight writers append one event per transaction, two append five at a time (the sweeper's way).
+        if (w >= 8) {
+          for (let i = 0; i < 30; i += 5) {
+            const ids = await db.transaction((tx) => appendAuditMany(tx, [0, 1, 2, 3, 4].map((k) => event(w, i + k))));
+            expect(ids).toEqual([...ids].sort((a, b) => a - b));
+          }
+          return;
         }
+        for (let i = 0; i < 30; i++) await db.transaction((tx) => appendAudit(tx, event(w, i)));
       }),
     );
     const rows = await allRows();

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { ControlTx } from '../db/client.js';
+import { pgArray } from '../db/pg-array.js';
 import { canonicalRowMiddle } from './chain.js';
 
 /** Closed list: an action not named here cannot be logged. */
@@ -48,13 +49,8 @@ export interface AuditEvent {
 // Any constant works; it only has to be the same for every writer of the chain.
 const CHAIN_LOCK = 0x46445747; // "FDWG"
 
-/**
- * Appends one event inside the caller's transaction, so the event exists exactly when the change
- * it records does. The transaction-scoped advisory lock serialises appenders until commit, which
- * keeps the chain linear under concurrency; call this last in the transaction to hold it briefly.
- * Returns the new event's id.
- */
-export async function appendAudit(tx: ControlTx, event: AuditEvent): Promise<number> {
+/** The stored fields of an event, normalised exactly as they will be hashed and read back. */
+function storedFields(event: AuditEvent) {
   const fields = {
     actor: event.actor,
     subject: event.subject ?? null,
@@ -65,9 +61,32 @@ export async function appendAudit(tx: ControlTx, event: AuditEvent): Promise<num
     // toJSON object would otherwise hash differently from what verify reads back).
     details: JSON.parse(JSON.stringify(event.details ?? {})) as Record<string, unknown>,
   };
+  return { ...fields, middle: canonicalRowMiddle(fields) };
+}
+
+/**
+ * Appends one event inside the caller's transaction, so the event exists exactly when the change
+ * it records does. The transaction-scoped advisory lock serialises appenders until commit, which
+ * keeps the chain linear under concurrency; call this last in the transaction to hold it briefly.
+ * Returns the new event's id.
+ */
+export async function appendAudit(tx: ControlTx, event: AuditEvent): Promise<number> {
+  const f = storedFields(event);
   // One round trip: the function takes the chain lock, stamps `at`, links and hashes the row.
   const result = await tx.execute<{ id: string }>(sql`
-    SELECT audit_append(${CHAIN_LOCK}, ${fields.actor}, ${fields.subject}, ${fields.action}, ${fields.requestId},
-                        ${fields.dataset}, ${JSON.stringify(fields.details)}::jsonb, ${canonicalRowMiddle(fields)}) AS id`);
+    SELECT audit_append(${CHAIN_LOCK}, ${f.actor}, ${f.subject}, ${f.action}, ${f.requestId},
+                        ${f.dataset}, ${JSON.stringify(f.details)}::jsonb, ${f.middle}) AS id`);
   return Number(result.rows[0]!.id);
+}
+
+/** appendAudit for many events at once, in order, in one round trip. Returns their ids. */
+export async function appendAuditMany(tx: ControlTx, events: AuditEvent[]): Promise<number[]> {
+  if (events.length === 0) return [];
+  const fs = events.map(storedFields);
+  const col = (pick: (f: (typeof fs)[number]) => string | number | null) => pgArray(fs.map(pick));
+  const result = await tx.execute<{ id: string }>(sql`
+    SELECT audit_append_many(${CHAIN_LOCK}, ${col((f) => f.actor)}::text[], ${col((f) => f.subject)}::text[],
+                             ${col((f) => f.action)}::text[], ${col((f) => f.requestId)}::integer[], ${col((f) => f.dataset)}::text[],
+                             ${col((f) => JSON.stringify(f.details))}::jsonb[], ${col((f) => f.middle)}::text[]) AS id`);
+  return result.rows.map((r) => Number(r.id));
 }

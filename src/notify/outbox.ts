@@ -9,6 +9,7 @@
 // them, so switching a webhook on does not flood a room with a stale backlog.
 import { sql } from 'drizzle-orm';
 import type { ControlTx } from '../db/client.js';
+import { pgArray } from '../db/pg-array.js';
 
 export const notificationEvents = ['request.created', 'request.decided', 'grant.expiring_soon', 'access.ended'] as const;
 export type NotificationEvent = 'request.created' | 'request.decided' | 'grant.expiring_soon' | 'access.ended';
@@ -56,25 +57,39 @@ function refuseSecrets(value: unknown, path: string): void {
  * Queues one webhook notification inside the caller's transaction: it is delivered if and only if
  * that transaction commits. Cheap (one INSERT); call it next to appendAudit.
  */
-export async function notify(tx: ControlTx, n: Notification): Promise<void> {
-  if (!(notificationEvents as readonly string[]).includes(n.event)) throw new Error(`unknown notification event ${n.event}`);
-  if (!Number.isSafeInteger(n.requestId)) throw new Error('notification requestId must be an integer');
-  const details = n.details ?? {};
-  refuseSecrets(details, 'details');
-  const body: Omit<NotificationBody, 'id'> = {
-    event: n.event,
-    timestamp: new Date().toISOString(),
-    requestId: n.requestId,
-    analyst: n.analyst,
-    datasets: [...n.datasets],
-    text: n.text,
-    details,
-  };
-  // The body carries its own row id (taken from the sequence first), so body and header agree.
+export function notify(tx: ControlTx, n: Notification): Promise<void> {
+  return notifyMany(tx, [n]);
+}
+
+/** notify for many at once (a sweep ending a thousand grants): one INSERT, rows in the given order. */
+export async function notifyMany(tx: ControlTx, ns: Notification[]): Promise<void> {
+  if (ns.length === 0) return;
+  const timestamp = new Date().toISOString();
+  const bodies = ns.map((n) => {
+    if (!(notificationEvents as readonly string[]).includes(n.event)) throw new Error(`unknown notification event ${n.event}`);
+    if (!Number.isSafeInteger(n.requestId)) throw new Error('notification requestId must be an integer');
+    const details = n.details ?? {};
+    refuseSecrets(details, 'details');
+    const body: Omit<NotificationBody, 'id'> = {
+      event: n.event,
+      timestamp,
+      requestId: n.requestId,
+      analyst: n.analyst,
+      datasets: [...n.datasets],
+      text: n.text,
+      details,
+    };
+    return JSON.stringify(body);
+  });
+  // Each body carries its own row id, so body and header agree. The ids are drawn in the given
+  // order (the subquery with the volatile nextval() is evaluated once per row, not flattened).
   await tx.execute(sql`
     INSERT INTO webhook_outbox (id, event, payload)
-    SELECT n.id, ${n.event}, ${JSON.stringify(body)}::jsonb || jsonb_build_object('id', n.id)
-    FROM (SELECT nextval(pg_get_serial_sequence('webhook_outbox', 'id')) AS id) n`);
+    SELECT n.id, n.event, n.body || jsonb_build_object('id', n.id)
+      FROM (SELECT nextval(pg_get_serial_sequence('webhook_outbox', 'id')) AS id, e.event, e.body
+              FROM (SELECT u.event, u.body
+                      FROM unnest(${pgArray(ns.map((n) => n.event))}::text[], ${pgArray(bodies)}::jsonb[]) WITH ORDINALITY AS u(event, body, ord)
+                     ORDER BY u.ord) e) n`);
 }
 
 // ---- The `text` line -------------------------------------------------------------------------

@@ -4,10 +4,11 @@
 // awaited before COMMIT: if it fails nothing is recorded and the next sweep tries again; if the
 // COMMIT fails after it, the grant still looks live and the next sweep repeats a harmless REVOKE.
 import { type SQL, sql } from 'drizzle-orm';
+import { pgArray } from '../db/pg-array.js';
 import { holdRoleChangeLock } from '../db/role-change-lock.js';
-import { appendAudit } from '../audit/log.js';
+import { appendAuditMany } from '../audit/log.js';
 import type { ControlTx } from '../db/client.js';
-import { notify, requestText } from '../notify/outbox.js';
+import { notifyMany, requestText } from '../notify/outbox.js';
 import { membershipKey, type Provisioner } from '../provisioner/provisioner.js';
 
 export type EndReason = 'expired' | 'relinquished' | 'revoked' | 'left_group';
@@ -85,27 +86,30 @@ export async function endGrants(tx: ControlTx, provisioner: Provisioner, grants:
   const { sessions, remaining } = await provisioner.revokeDatasets(grants.map((g) => ({ role: g.roleName, groupRole: g.groupRole })));
   await tx.execute(sql`
     UPDATE pii_grants SET ended_at = ${o.now.toISOString()}, end_reason = ${o.reason}, ended_by = ${o.actor}
-     WHERE id = ANY(${`{${grants.map((g) => g.id).join(',')}}`}::int[])`);
+     WHERE id = ANY(${pgArray(grants.map((g) => g.id))}::int[])`);
   const byRequest = new Map<number, GrantRow[]>();
   for (const g of grants) byRequest.set(g.requestId, [...(byRequest.get(g.requestId) ?? []), g]);
-  for (const [requestId, gs] of byRequest) {
-    const analyst = gs[0]!.username;
-    const datasets = gs.map((g) => g.dataset);
-    await notify(tx, {
-      event: 'access.ended',
-      requestId,
-      analyst,
-      datasets,
-      text: requestText({ requestId, analyst, datasets }, { event: 'access.ended', reason: o.reason.replace('_', ' ') }),
-      details: { reason: o.reason, endedBy: o.actor },
-    });
-  }
-  // Audit last: appendAudit holds the chain lock until COMMIT.
-  for (const g of grants) {
+  await notifyMany(
+    tx,
+    [...byRequest].map(([requestId, gs]) => {
+      const analyst = gs[0]!.username;
+      const datasets = gs.map((g) => g.dataset);
+      return {
+        event: 'access.ended' as const,
+        requestId,
+        analyst,
+        datasets,
+        text: requestText({ requestId, analyst, datasets }, { event: 'access.ended', reason: o.reason.replace('_', ' ') }),
+        details: { reason: o.reason, endedBy: o.actor },
+      };
+    }),
+  );
+  // Audit last (it holds the chain lock until COMMIT), all events in one round trip.
+  await appendAuditMany(tx, grants.map((g) => {
     const lateByMs = o.now.getTime() - g.expiresAt.getTime();
     const late = o.reason === 'expired' && lateByMs > (o.lateAfterMs ?? Infinity);
-    await appendAudit(tx, {
-      action: 'pii.revoked',
+    return {
+      action: 'pii.revoked' as const,
       actor: o.actor,
       subject: g.username,
       requestId: g.requestId,
@@ -124,7 +128,7 @@ export async function endGrants(tx: ControlTx, provisioner: Provisioner, grants:
         ...(o.comment ? { comment: o.comment } : {}),
         ...(late ? { late: true, lateBySeconds: Math.round(lateByMs / 1000) } : {}),
       },
-    });
-  }
+    };
+  }));
   return [...sessions.values()].reduce((a, b) => a + b, 0);
 }

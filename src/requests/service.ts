@@ -3,6 +3,7 @@
 // dataset's group role for the approved window; access ends on expiry, relinquish, early revoke or
 // leaving the FDWG. Every change is audited in its own transaction, next to its webhook notice.
 import { type SQL, sql } from 'drizzle-orm';
+import { pgArray } from '../db/pg-array.js';
 import { holdRoleChangeLock } from '../db/role-change-lock.js';
 import { appendAudit } from '../audit/log.js';
 import type { Identity } from '../auth/identity.js';
@@ -501,6 +502,3 @@ export class PiiRequestService {
 }
 
 /** A text[] literal for a bind parameter (names here are policy-validated, but quote anyway). */
-export function pgArray(values: string[]): string {
-  return `{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
-}
