@@ -5,16 +5,19 @@
 //           the empty tables): PASS when < 10 s at 500 tables.
 //   no-op   a reconcile with nothing to do: plan as the gate, plan as a superuser (with the leak
 //           guard), and the gate's scheduled apply (lock + audit check): PASS when p95 < 1 s.
-//   per-analyst  rounds of 200 new analysts (control rows and roles made untimed, as the
-//           provisioner does), each applied by the gate (memberships only), at 100 and at 500
-//           tables: (that apply minus the median of 3 no-op applies right after it, at the same
-//           analyst count) / 200, median over the rounds. Grants go to group roles, so it must not
-//           grow with the number of tables; the analysts' own table ACL entries are counted too (0).
-//           The no-op applies of the rounds also give the standing cost: how much every run grows
-//           per analyst (least-squares slope over the rounds), shown for information.
+//   per-analyst  a gate apply that grants all 1,000 analysts their tier membership (the gate
+//           revokes it first, untimed: the same GRANT <tier> TO ... step as for new analysts)
+//           minus the fixed part, no-op applies in the same state right before and after; / 1,000,
+//           median of 25 rounds, at 100 and at 500 tables. The analyst count, and so the fixed
+//           part, stays put. Grants go to group roles, so it must not grow with the number of
+//           tables; the analysts' own table ACL entries are counted too (0). For information:
+//           5 rounds of 200 new analysts (fixed part right after, at the same count), the former
+//           method on those (fixed part = the no-op measured before any was added), and the
+//           standing cost (how much every no-op apply grows per analyst, least-squares slope).
 //
-// Each table count runs in its own fresh cluster: pg_authid and pg_auth_members are shared by the
-// whole cluster, so a second scenario in the same one would also carry the first one's roles.
+// Each table count has its own cluster (pg_authid and pg_auth_members are shared by a whole
+// cluster, so one would also carry the other's roles), and their per-analyst rounds take turns in
+// an order that flips each round, so neither count always runs first or last in the process.
 //
 //   npm run bench:reconcile -- [--analysts 1000] [--tables 100,500] [--iterations 20] [--warmup 3]
 //                              [--out tmp/bench/reconcile.json]
@@ -33,6 +36,7 @@ const policy = loadPolicy(path.resolve(repoRoot, 'policies'));
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
 async function scenario(superuserUrl: string, tables: number) {
+  say(`Setting up: ${args.analysts} analysts, ${tables} pseudonymized tables (own cluster)...`);
   const prefix = `b${tables}_`;
   const gatePassword = `gate-${Date.now()}-${tables}`;
   const { controlUrl, warehouseUrl } = await prepareDatabases({
@@ -95,61 +99,136 @@ async function scenario(superuserUrl: string, tables: number) {
   if (after.steps.length !== 0) throw new Error(`the plan after the first apply is not empty: ${after.steps[0]?.sql}`);
 
   const reported = new Set<string>();
-  const { samples } = await runInterleaved(
-    [
-      { name: 'floor: catalog round trip', run: () => gate.query('SELECT count(*) FROM pg_roles') },
-      { name: 'no-op plan as gate', run: () => reconcile(deps(gate)), check: (r) => assertEmpty(r) },
-      { name: 'no-op plan as DBA + leak guard', run: () => reconcile(deps(dba)), check: (r) => assertEmpty(r) },
-      { name: 'no-op scheduled apply (gate)', run: () => reconcile(deps(gate), { apply: true, tryLock: true, reported }), check: (r) => assertEmpty(r) },
-    ],
-    { warmup: args.warmup, iterations: args.iterations },
-  );
+  const noopCases = async () =>
+    (
+      await runInterleaved(
+        [
+          { name: 'floor: catalog round trip', run: () => gate.query('SELECT count(*) FROM pg_roles') },
+          { name: 'no-op plan as gate', run: () => reconcile(deps(gate)), check: (r) => assertEmpty(r) },
+          { name: 'no-op plan as DBA + leak guard', run: () => reconcile(deps(dba)), check: (r) => assertEmpty(r) },
+          { name: 'no-op scheduled apply (gate)', run: () => reconcile(deps(gate), { apply: true, tryLock: true, reported }), check: (r) => assertEmpty(r) },
+        ],
+        { warmup: args.warmup, iterations: args.iterations },
+      )
+    ).samples;
 
-  // Per-analyst cost. The fixed part of a run (inspecting catalogs that grow with the tables and
-  // the analysts) is measured at the same analyst count as the apply it is subtracted from, right
-  // after it: a no-op measured once before the rounds would be short of every analyst added since.
-  const more = 200;
-  const rounds = 7;
-  const noopsPerRound = 3;
-  const marginal: number[] = [];
-  const standing: Array<{ analysts: number; noopMs: number }> = [];
+  // Per-analyst cost: the time of a gate apply that grants k analysts their tier membership, minus
+  // the fixed part of a run. The fixed part (inspecting catalogs that grow with the tables and the
+  // analysts) is no-op applies in the very same state, right before and right after: a no-op
+  // measured once before analysts are added is short of every analyst added since, and one apply
+  // is a single sample, so the median of many rounds keeps a noisy neighbour out of it.
   const gateApply = async () => {
     const t = performance.now();
     const r = await reconcile(deps(gate), { apply: true });
     return { r, ms: performance.now() - t };
   };
-  for (let i = 0; i < rounds; i++) {
-    await addAnalysts(args.analysts + i * more, more);
-    const { r: added, ms: addMs } = await gateApply();
-    if (added.applied.length !== more || added.pending.length !== 0) throw new Error(`expected ${more} gate steps, got ${added.applied.length} (+${added.pending.length} pending)`);
-    const noops: number[] = [];
-    for (let k = 0; k < noopsPerRound; k++) {
+  const noops = async (n: number) => {
+    const out: number[] = [];
+    for (let k = 0; k < n; k++) {
       const { r, ms } = await gateApply();
       assertEmpty(r);
-      noops.push(ms);
+      out.push(ms);
     }
-    const fixed = summarize(noops).median;
-    marginal.push((addMs - fixed) / more);
-    standing.push({ analysts: args.analysts + (i + 1) * more, noopMs: fixed });
-  }
-  const msPerAnalyst = summarize(marginal).median;
-  const standingMsPerAnalyst = slope(standing.map((p) => [p.analysts, p.noopMs]));
-  const acl = await su.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee::regrole::text LIKE $1`,
-    [`"${prefix}a%`],
-  );
-  const groupAcl = await su.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee = $1::regrole`, [roles.pseudonymized]);
+    return out;
+  };
+  const expectApplied = (r: Awaited<ReturnType<typeof reconcile>>, n: number) => {
+    if (r.applied.length !== n || r.pending.length !== 0) throw new Error(`expected ${n} gate steps, got ${r.applied.length} (+${r.pending.length} pending)`);
+  };
 
-  await Promise.allSettled([dba.end(), gate.end(), control.end(), su.end(), ctl.end(), gateClient.end()]);
+  // (a) The figure: at the stated analyst count, every analyst loses the membership (the gate
+  // granted it, so the gate revokes it, untimed) and the timed apply grants it back: the same plan
+  // step, GRANT <tier> TO ..., as for a new analyst, while the analyst count, and so the fixed
+  // part, stays put from round to round. All of them per sample, so the signal stands well above
+  // the jitter of the fixed part (which is larger with more tables).
+  const regrantNames = first.map((n) => `"${prefix}${n}"`).join(', ');
+  const regrantRound = async () => {
+    const before = await noops(2);
+    await gateClient.query(`REVOKE "${roles.pseudonymized}" FROM ${regrantNames} GRANTED BY "${roles.gate}"`);
+    const { r, ms } = await gateApply();
+    expectApplied(r, first.length);
+    const fixed = summarize([...before, ...(await noops(2))]).median;
+    return { msPerAnalyst: (ms - fixed) / first.length, fixed };
+  };
+
+  // (b) For information: new analysts (control rows and roles made untimed, as the provisioner
+  // does), each batch applied by the gate, the fixed part measured right after at the same count.
+  // Also gives the standing cost: how much every run grows per analyst (least-squares slope).
+  let analystCount = args.analysts;
+  const growthRound = async (count: number, noopBefore: number) => {
+    await addAnalysts(analystCount, count);
+    analystCount += count;
+    const { r, ms } = await gateApply();
+    expectApplied(r, count);
+    const fixed = summarize(await noops(3)).median;
+    return { msPerAnalyst: (ms - fixed) / count, againstNoopBefore: (ms - noopBefore) / count, analysts: analystCount, fixed };
+  };
+
+  const finish = async () => {
+    const acl = await su.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee::regrole::text LIKE $1`,
+      [`"${prefix}a%`],
+    );
+    const groupAcl = await su.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee = $1::regrole`, [roles.pseudonymized]);
+    await Promise.allSettled([dba.end(), gate.end(), control.end(), su.end(), ctl.end(), gateClient.end()]);
+    return { tableAclEntriesOfAnalysts: acl.rows[0]!.n, tableAclEntriesOfPseudonymizedGroup: groupAcl.rows[0]!.n };
+  };
+
   return {
     tables,
-    analysts: args.analysts,
     firstApply: { ms: firstMs, steps: firstApply.applied.length, leakGuard: firstApply.leakGuard.ran },
-    noop: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)])),
-    perAnalyst: { analystsPerRound: more, rounds, noopsPerRound, samples: marginal, msPerAnalyst, standing, standingMsPerAnalyst },
-    tableAclEntriesOfAnalysts: acl.rows[0]!.n,
-    tableAclEntriesOfPseudonymizedGroup: groupAcl.rows[0]!.n,
+    noopCases,
+    regrantRound,
+    growthRound,
+    finish,
   };
+}
+
+async function measure(scenarios: Array<Awaited<ReturnType<typeof scenario>>>) {
+  const noop = new Map<number, Record<string, number[]>>();
+  for (const s of scenarios) {
+    say(`No-op cases at ${s.tables} tables...`);
+    noop.set(s.tables, await s.noopCases());
+  }
+  // The rounds of every table count take turns, in an order that flips each round: the Node process
+  // (heap, JIT) and the machine drift from minute to minute; run one after the other, the count
+  // that always goes second would carry that drift alone.
+  const turns = (i: number) => (i % 2 === 0 ? scenarios : [...scenarios].reverse());
+  const rounds = 25;
+  const regrant = new Map(scenarios.map((s) => [s.tables, [] as Array<{ msPerAnalyst: number; fixed: number }>]));
+  say(`Per-analyst rounds (${rounds} x ${args.analysts} memberships, table counts taking turns)...`);
+  for (let i = 0; i < rounds; i++) for (const s of turns(i)) regrant.get(s.tables)!.push(await s.regrantRound());
+  const growthRounds = 5;
+  const more = 200;
+  const growth = new Map(scenarios.map((s) => [s.tables, [] as Array<Awaited<ReturnType<typeof s.growthRound>>>]));
+  for (let i = 0; i < growthRounds; i++) {
+    for (const s of turns(i)) growth.get(s.tables)!.push(await s.growthRound(more, summarize(noop.get(s.tables)!['no-op scheduled apply (gate)']!).median));
+  }
+  const results = [];
+  for (const s of scenarios) {
+    const reg = regrant.get(s.tables)!;
+    const gro = growth.get(s.tables)!;
+    const samples = noop.get(s.tables)!;
+    const standing = [{ analysts: args.analysts, noopMs: summarize(reg.map((r) => r.fixed)).median }, ...gro.map((g) => ({ analysts: g.analysts, noopMs: g.fixed }))];
+    results.push({
+      tables: s.tables,
+      analysts: args.analysts,
+      firstApply: s.firstApply,
+      noop: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)])),
+      perAnalyst: { analystsPerRound: args.analysts, rounds, samples: reg.map((r) => r.msPerAnalyst), msPerAnalyst: summarize(reg.map((r) => r.msPerAnalyst)).median },
+      newAnalysts: {
+        analystsPerRound: more,
+        rounds: growthRounds,
+        samples: gro.map((g) => g.msPerAnalyst),
+        msPerAnalyst: summarize(gro.map((g) => g.msPerAnalyst)).median,
+        againstNoopBefore: gro.map((g) => g.againstNoopBefore),
+        againstNoopBeforeMedian: summarize(gro.map((g) => g.againstNoopBefore)).median,
+        standing,
+        standingMsPerAnalyst: slope(standing.map((p) => [p.analysts, p.noopMs])),
+      },
+      ...(await s.finish()),
+    });
+  }
+  return results;
 }
 
 /** Least-squares slope of y over x. */
@@ -171,14 +250,14 @@ function assertEmpty(r: unknown) {
 async function main() {
   const cleanup = new Cleanup();
   try {
-    const results = [];
+    const scenarios = [];
     for (const t of String(args.tables).split(',').map(Number)) {
-      say(`Scenario: ${args.analysts} analysts, ${t} pseudonymized tables (fresh cluster)...`);
+      // Its own cluster: pg_authid and pg_auth_members are shared by a whole cluster.
       const cluster = await startCluster({ tmpPrefix: 'fdwg-bench-reconcile-' });
       cleanup.add(`cluster ${t}`, () => cluster.stop());
-      results.push(await scenario(cluster.superuserUrl, t));
-      await cluster.stop();
+      scenarios.push(await scenario(cluster.superuserUrl, t));
     }
+    const results = await measure(scenarios);
     say('');
     say(
       formatTable(
@@ -192,10 +271,10 @@ async function main() {
     say('');
     say(
       formatTable(
-        ['tables', 'first apply ms', 'steps', 'x floor', 'marginal ms/analyst (median of 7 x 200 added)', 'standing ms/analyst/run', 'analyst table ACLs', 'group table ACLs'],
+        ['tables', 'first apply ms', 'steps', 'x floor', `ms/analyst granted (median of ${results[0]!.perAnalyst.rounds} x ${results[0]!.perAnalyst.analystsPerRound})`, `new analysts (info, ${results[0]!.newAnalysts.rounds} x ${results[0]!.newAnalysts.analystsPerRound})`, 'standing ms/analyst/run', 'analyst table ACLs', 'group table ACLs'],
         results.map((r) => {
           const floor = r.noop['floor: catalog round trip']!.median;
-          return [String(r.tables), fmtMs(r.firstApply.ms, 0), String(r.firstApply.steps), (r.firstApply.ms / floor).toFixed(0), fmtMs(r.perAnalyst.msPerAnalyst, 3), fmtMs(r.perAnalyst.standingMsPerAnalyst, 4), String(r.tableAclEntriesOfAnalysts), String(r.tableAclEntriesOfPseudonymizedGroup)];
+          return [String(r.tables), fmtMs(r.firstApply.ms, 0), String(r.firstApply.steps), (r.firstApply.ms / floor).toFixed(0), fmtMs(r.perAnalyst.msPerAnalyst, 3), fmtMs(r.newAnalysts.msPerAnalyst, 3), fmtMs(r.newAnalysts.standingMsPerAnalyst, 4), String(r.tableAclEntriesOfAnalysts), String(r.tableAclEntriesOfPseudonymizedGroup)];
         }),
       ),
     );
@@ -207,9 +286,12 @@ async function main() {
     say(`${big.firstApply.ms < 10_000 ? 'PASS' : 'FAIL'} first apply at ${big.tables} tables: ${fmtMs(big.firstApply.ms, 0)} ms (< 10000 ms)`);
     if (results.length > 1) {
       say(`${ratio < 1.5 ? 'PASS' : 'FAIL'} per-analyst cost ${results[0]!.tables} -> ${big.tables} tables: x${ratio.toFixed(2)} (< 1.5; analysts hold no table ACL entries)`);
+      const info = (label: string, pick: (r: (typeof results)[number]) => number, digits = 3) =>
+        say(`  (info) ${label}: ${results.map((r) => `${r.tables} tables ${pick(r).toFixed(digits)}`).join(', ')} ms, x${(pick(big) / pick(results[0]!)).toFixed(2)}`);
       say(`  per-round samples ms/analyst: ${results.map((r) => `${r.tables} tables: ${r.perAnalyst.samples.map((x) => x.toFixed(3)).join(' ')}`).join('; ')}`);
-      const standingRatio = big.perAnalyst.standingMsPerAnalyst / results[0]!.perAnalyst.standingMsPerAnalyst;
-      say(`  (info) standing cost per analyst per no-op run ${results[0]!.tables} -> ${big.tables} tables: x${standingRatio.toFixed(2)}`);
+      info(`new analysts, ${big.newAnalysts.rounds} rounds of ${big.newAnalysts.analystsPerRound}, fixed part right after (5 samples: noisy)`, (r) => r.newAnalysts.msPerAnalyst);
+      info(`former method on those rounds (fixed part = no-op measured before, at ${args.analysts} analysts; 5 samples)`, (r) => r.newAnalysts.againstNoopBeforeMedian);
+      info('standing cost per analyst per no-op apply (slope over 6 points: noisy)', (r) => r.newAnalysts.standingMsPerAnalyst, 4);
     }
     const file = writeJson(args.out, { args, environment: environment(), results });
     say(`Results: ${path.relative(process.cwd(), file)}`);
