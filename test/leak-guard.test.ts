@@ -115,3 +115,27 @@ test('pseudonyms in header keys pass; a real username, an e-mail and an IP addre
   expect(after.applied.map((s) => s.sql)).toEqual([`GRANT SELECT ON TABLE "pseudonymized"."category_counts" TO "${gate.roles.pseudonymized}"`]);
   expect((await reconcile(deps)).steps).toEqual([]);
 });
+
+test('a leaking column that is also the primary key is pointed at by ctid, so the row id never shows the value', async () => {
+  const hits = await wh(async (c) => {
+    await c.query('BEGIN');
+    try {
+      const { rows } = await c.query(`SELECT username FROM pii.users ORDER BY username LIMIT 1`);
+      await c.query(`CREATE TABLE pseudonymized.handle_stats (handle text PRIMARY KEY, n int)`);
+      await c.query(`INSERT INTO pseudonymized.handle_stats VALUES ($1, 3)`, [rows[0].username]);
+      // A view over it has no ctid and no key: the hit still comes, with no row id to leak.
+      await c.query(`CREATE VIEW pseudonymized.handle_view AS SELECT handle FROM pseudonymized.handle_stats`);
+      const found = await runLeakGuard(c, gate.policy, ['pseudonymized.handle_stats', 'pseudonymized.handle_view']);
+      return { found, username: rows[0].username as string };
+    } finally {
+      await c.query('ROLLBACK');
+    }
+  });
+  expect(hits.found.map((h) => [h.table, h.column, h.rule])).toEqual([
+    ['pseudonymized.handle_stats', 'handle', 'username'],
+    ['pseudonymized.handle_view', 'handle', 'username'],
+  ]);
+  expect(hits.found[0]!.rowId).toMatch(/^ctid \(\d+,\d+\)$/);
+  expect(hits.found[1]!.rowId).toBeNull();
+  expect(JSON.stringify(hits.found)).not.toContain(hits.username);
+});

@@ -39,6 +39,8 @@ interface ColumnInfo {
   kind: string;
   rowsEstimate: number;
   rowId: string;
+  /** The primary key's columns (empty: the row id is the ctid). */
+  keyColumns: string[];
   columns: { name: string; type: 'text' | 'json' | 'other' }[];
 }
 
@@ -51,6 +53,10 @@ async function describeTables(db: Queryable, tables: string[]): Promise<ColumnIn
                         FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
                         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
                        WHERE i.indrelid = c.oid AND i.indisprimary), 'ctid::text') AS "rowId",
+            COALESCE((SELECT array_agg(a.attname::text ORDER BY k.ord)
+                        FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+                        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+                       WHERE i.indrelid = c.oid AND i.indisprimary), '{}') AS "keyColumns",
             COALESCE((SELECT json_agg(json_build_object('name', a.attname, 'type',
                         CASE WHEN t.typname IN ('json', 'jsonb') THEN 'json'
                              WHEN t.typcategory = 'S' OR t.typname IN ('inet', 'cidr') THEN 'text' ELSE 'other' END) ORDER BY a.attnum)
@@ -165,10 +171,17 @@ export async function runLeakGuard(db: Queryable, policy: LeakPolicy, tables: st
   const hits: LeakHit[] = [];
   for (const t of infos) {
     const from = `${qi(t.schema)}.${qi(t.name)}`;
+    // Views and foreign tables have no ctid.
+    const ctid = ['r', 'm', 'p'].includes(t.kind) ? 'ctid::text' : 'NULL::text';
+    const rowIdSql = t.rowId === 'ctid::text' ? ctid : t.rowId;
     const named = t.columns.filter((c) => dictionary.some((re) => re.test(`${t.table}.${c.name}`)));
     if (named.length > 0) {
-      const first = await db.query<{ id: string }>(`SELECT ${t.rowId} AS id FROM ${from} LIMIT 1`);
-      for (const c of named) hits.push({ table: t.table, column: c.name, rule: 'dictionary-column', rowId: first.rows[0]?.id ?? null });
+      const first = await db.query<{ id: string; ctid: string }>(`SELECT ${rowIdSql} AS id, ${ctid} AS ctid FROM ${from} LIMIT 1`);
+      const row = first.rows[0];
+      for (const c of named) {
+        const rowId = row ? (t.keyColumns.includes(c.name) ? `ctid ${row.ctid}` : row.id) : null;
+        hits.push({ table: t.table, column: c.name, rule: 'dictionary-column', rowId });
+      }
     }
     const checked = t.columns.filter((c) => c.type !== 'other' && !named.includes(c));
     if (checked.length === 0) continue;
@@ -176,7 +189,7 @@ export async function runLeakGuard(db: Queryable, policy: LeakPolicy, tables: st
     const fraction = Math.min(100, (200 * n) / Math.max(1, t.rowsEstimate));
     const sample = t.kind !== 'v' && t.kind !== 'f' && fraction < 100 ? ` TABLESAMPLE BERNOULLI (${fraction.toFixed(6)})` : '';
     const { rows } = await db.query<Record<string, unknown>>({
-      text: `SELECT ${t.rowId} AS "__row_id", ${checked.map((c) => (c.type === 'json' ? qi(c.name) : `${qi(c.name)}::text AS ${qi(c.name)}`)).join(', ')}
+      text: `SELECT ${rowIdSql} AS "__row_id", ${ctid} AS "__ctid", ${checked.map((c) => (c.type === 'json' ? qi(c.name) : `${qi(c.name)}::text AS ${qi(c.name)}`)).join(', ')}
                FROM ${from}${sample} LIMIT ${Math.trunc(n)}`,
     });
     for (const c of checked) {
@@ -186,7 +199,10 @@ export async function runLeakGuard(db: Queryable, policy: LeakPolicy, tables: st
         if (v === null || v === undefined) continue;
         const f = rules ? checkJson(v, rules, personal) : checkString(String(v), personal);
         if (f) {
-          hits.push({ table: t.table, column: c.name, ...f, rowId: String(row.__row_id) });
+          // A key made of the leaking column would show the very value: point at the row's ctid instead.
+          const id = t.keyColumns.includes(c.name) ? (row.__ctid === null ? null : `ctid ${String(row.__ctid)}`) : row.__row_id;
+          const rowId = id === null || id === undefined ? null : String(id);
+          hits.push({ table: t.table, column: c.name, ...f, rowId });
           break;
         }
       }
