@@ -45,7 +45,7 @@ import {
   environment,
   fmtMs,
   formatTable,
-  parseArgs,
+  runBench,
   repoRoot,
   runInterleaved,
   startCluster,
@@ -340,17 +340,6 @@ class RssSampler {
 }
 
 // ------------------------------------------------------------------------------------------------
-
-async function main(): Promise<number> {
-  const args = parseArgs(defaults);
-  const cleanup = new Cleanup();
-  try {
-    return await run(args, cleanup);
-  } finally {
-    const failed = await cleanup.run();
-    if (failed.length > 0) process.exitCode = 1;
-  }
-}
 
 async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
   const startedAt = new Date();
@@ -682,13 +671,4 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] && import.meta.url === `file://${path.resolve(process.argv[1])}`) {
-  main().then(
-    (code) => process.exit(process.exitCode ?? code),
-    (err: unknown) => {
-      const usage = err instanceof Error && /^(unknown option|unexpected argument|--)/.test(err.message);
-      process.stderr.write(`bench failed: ${err instanceof Error ? (usage ? err.message : (err.stack ?? err.message)) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (process.argv[1] && import.meta.url === `file://${path.resolve(process.argv[1])}`) runBench(defaults, run);

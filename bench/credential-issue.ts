@@ -39,7 +39,7 @@ import {
   environment,
   fmtMs,
   formatTable,
-  parseArgs,
+  runBench,
   runInterleaved,
   startCluster,
   summarize,
@@ -115,17 +115,6 @@ function label(sql: string): string {
 
 // ------------------------------------------------------------------------------------------------
 
-async function main(): Promise<number> {
-  args = parseArgs(defaults);
-  const startedAt = new Date();
-  const cleanup = new Cleanup();
-  try {
-    return await run(cleanup, startedAt);
-  } finally {
-    const failed = await cleanup.run();
-    if (failed.length > 0) process.exitCode = 1;
-  }
-}
 
 async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
   const n = Math.trunc(args.n);
@@ -429,14 +418,7 @@ async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => {
-    // undici keeps idle keep-alive sockets; do not wait for them.
-    process.exit(process.exitCode ?? code);
-  },
-  (err: unknown) => {
-    const usage = err instanceof Error && /^(unknown option|unexpected argument|--)/.test(err.message);
-    process.stderr.write(`bench failed: ${err instanceof Error ? (usage ? err.message : (err.stack ?? err.message)) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench(defaults, (parsed, cleanup) => {
+  args = parsed;
+  return run(cleanup, new Date());
+});

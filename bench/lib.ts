@@ -292,3 +292,31 @@ export class Cleanup {
     return this.running;
   }
 }
+
+/**
+ * The one way a bench runs: `run` gets the parsed arguments and a Cleanup that always runs after
+ * it; the process exits with `run`'s code, or 1 when it threw or a cleanup failed. A usage error
+ * is printed without a stack. (Exits explicitly: undici keeps idle keep-alive sockets.)
+ */
+export function runBench<T extends Record<string, string | number | boolean>>(
+  defaults: T,
+  run: (args: T, cleanup: Cleanup) => Promise<number>,
+): void {
+  const main = async () => {
+    const args = parseArgs(defaults);
+    const cleanup = new Cleanup();
+    try {
+      return await run(args, cleanup);
+    } finally {
+      if ((await cleanup.run()).length > 0) process.exitCode = 1;
+    }
+  };
+  main().then(
+    (code) => process.exit(process.exitCode ?? code),
+    (err: unknown) => {
+      const usage = err instanceof Error && /^(unknown option|unexpected argument|--)/.test(err.message);
+      process.stderr.write(`bench failed: ${err instanceof Error ? (usage ? err.message : (err.stack ?? err.message)) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

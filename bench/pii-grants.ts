@@ -25,22 +25,13 @@ import { datasetRole } from '../src/provisioner/roles.js';
 import { GrantSweeper } from '../src/requests/grant-sweeper.js';
 import { analystClient, startGateOn } from '../test/support/gate-core.js';
 import { HttpSession, signIn } from '../test/support/http-session.js';
-import { Cleanup, environment, fmtMs, formatTable, parseArgs, runInterleaved, startCluster, summarize, writeJson } from './lib.js';
+import { Cleanup, environment, fmtMs, formatTable, runBench, runInterleaved, startCluster, summarize, writeJson } from './lib.js';
 
 const SWEEP_TARGET_MS = 2000;
 const defaults = { n: 40, warmup: 5, grants: 1000, sessions: 1000, rounds: 3, messages: 1000, out: 'tmp/bench/pii-grants.json' };
 const say = (s = '') => process.stdout.write(`${s}\n`);
 const PURPOSE = 'Bench: join the maintainer roster to pseudonyms for the activity report.';
 
-async function main(): Promise<number> {
-  const args = parseArgs(defaults);
-  const cleanup = new Cleanup();
-  try {
-    return await run(args, cleanup);
-  } finally {
-    if ((await cleanup.run()).length > 0) process.exitCode = 1;
-  }
-}
 
 async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
   const startedAt = new Date();
@@ -246,12 +237,4 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode ??= code;
-  },
-  (err) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+runBench(defaults, run);

@@ -29,9 +29,10 @@ import { prepareDatabases, urlWith } from '../src/node/databases.js';
 import { loadPolicy } from '../src/policy/load.js';
 import { datasetRole, managedRoles } from '../src/provisioner/roles.js';
 import { reconcile } from '../src/reconcile/apply.js';
-import { Cleanup, environment, fmtMs, formatTable, parseArgs, repoRoot, runInterleaved, startCluster, summarize, writeJson } from './lib.js';
+import { Cleanup, environment, fmtMs, formatTable, runBench, repoRoot, runInterleaved, startCluster, summarize, writeJson } from './lib.js';
 
-const args = parseArgs({ analysts: 1000, tables: '100,500', iterations: 20, warmup: 3, out: 'tmp/bench/reconcile.json' });
+const defaults = { analysts: 1000, tables: '100,500', iterations: 20, warmup: 3, out: 'tmp/bench/reconcile.json' };
+let args = defaults;
 const policy = loadPolicy(path.resolve(repoRoot, 'policies'));
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -247,61 +248,54 @@ function assertEmpty(r: unknown) {
   if (res.steps.length !== 0) throw new Error('no-op reconcile planned steps');
 }
 
-async function main() {
-  const cleanup = new Cleanup();
-  try {
-    const scenarios = [];
-    for (const t of String(args.tables).split(',').map(Number)) {
-      // Its own cluster: pg_authid and pg_auth_members are shared by a whole cluster.
-      const cluster = await startCluster({ tmpPrefix: 'fdwg-bench-reconcile-' });
-      cleanup.add(`cluster ${t}`, () => cluster.stop());
-      scenarios.push(await scenario(cluster.superuserUrl, t));
-    }
-    const results = await measure(scenarios);
-    say('');
-    say(
-      formatTable(
-        ['tables', 'case', 'p50 ms', 'p95 ms', 'x floor (p50)'],
-        results.flatMap((r) => {
-          const floor = r.noop['floor: catalog round trip']!.median;
-          return Object.entries(r.noop).map(([k, s]) => [String(r.tables), k, fmtMs(s.median), fmtMs(s.p95), (s.median / floor).toFixed(1)]);
-        }),
-      ),
-    );
-    say('');
-    say(
-      formatTable(
-        ['tables', 'first apply ms', 'steps', 'x floor', `ms/analyst granted (median of ${results[0]!.perAnalyst.rounds} x ${results[0]!.perAnalyst.analystsPerRound})`, `new analysts (info, ${results[0]!.newAnalysts.rounds} x ${results[0]!.newAnalysts.analystsPerRound})`, 'standing ms/analyst/run', 'analyst table ACLs', 'group table ACLs'],
-        results.map((r) => {
-          const floor = r.noop['floor: catalog round trip']!.median;
-          return [String(r.tables), fmtMs(r.firstApply.ms, 0), String(r.firstApply.steps), (r.firstApply.ms / floor).toFixed(0), fmtMs(r.perAnalyst.msPerAnalyst, 3), fmtMs(r.newAnalysts.msPerAnalyst, 3), fmtMs(r.newAnalysts.standingMsPerAnalyst, 4), String(r.tableAclEntriesOfAnalysts), String(r.tableAclEntriesOfPseudonymizedGroup)];
-        }),
-      ),
-    );
-    const big = results.at(-1)!;
-    const worstNoop = Math.max(...Object.entries(big.noop).filter(([k]) => !k.startsWith('floor')).map(([, s]) => s.p95));
-    const ratio = results.length > 1 ? big.perAnalyst.msPerAnalyst / results[0]!.perAnalyst.msPerAnalyst : Number.NaN;
-    say('');
-    say(`${worstNoop < 1000 ? 'PASS' : 'FAIL'} no-op reconcile at ${big.tables} tables: worst p95 ${fmtMs(worstNoop)} ms (< 1000 ms)`);
-    say(`${big.firstApply.ms < 10_000 ? 'PASS' : 'FAIL'} first apply at ${big.tables} tables: ${fmtMs(big.firstApply.ms, 0)} ms (< 10000 ms)`);
-    if (results.length > 1) {
-      say(`${ratio < 1.5 ? 'PASS' : 'FAIL'} per-analyst cost ${results[0]!.tables} -> ${big.tables} tables: x${ratio.toFixed(2)} (< 1.5; analysts hold no table ACL entries)`);
-      const info = (label: string, pick: (r: (typeof results)[number]) => number, digits = 3) =>
-        say(`  (info) ${label}: ${results.map((r) => `${r.tables} tables ${pick(r).toFixed(digits)}`).join(', ')} ms, x${(pick(big) / pick(results[0]!)).toFixed(2)}`);
-      say(`  per-round samples ms/analyst: ${results.map((r) => `${r.tables} tables: ${r.perAnalyst.samples.map((x) => x.toFixed(3)).join(' ')}`).join('; ')}`);
-      info(`new analysts, ${big.newAnalysts.rounds} rounds of ${big.newAnalysts.analystsPerRound}, fixed part right after (5 samples: noisy)`, (r) => r.newAnalysts.msPerAnalyst);
-      info(`former method on those rounds (fixed part = no-op measured before, at ${args.analysts} analysts; 5 samples)`, (r) => r.newAnalysts.againstNoopBeforeMedian);
-      info('standing cost per analyst per no-op apply (slope over 6 points: noisy)', (r) => r.newAnalysts.standingMsPerAnalyst, 4);
-    }
-    const file = writeJson(args.out, { args, environment: environment(), results });
-    say(`Results: ${path.relative(process.cwd(), file)}`);
-  } finally {
-    const failed = await cleanup.run();
-    if (failed.length > 0) process.exitCode = 1;
+async function run(parsed: typeof defaults, cleanup: Cleanup): Promise<number> {
+  args = parsed;
+  const scenarios = [];
+  for (const t of String(args.tables).split(',').map(Number)) {
+    // Its own cluster: pg_authid and pg_auth_members are shared by a whole cluster.
+    const cluster = await startCluster({ tmpPrefix: 'fdwg-bench-reconcile-' });
+    cleanup.add(`cluster ${t}`, () => cluster.stop());
+    scenarios.push(await scenario(cluster.superuserUrl, t));
   }
+  const results = await measure(scenarios);
+  say('');
+  say(
+    formatTable(
+      ['tables', 'case', 'p50 ms', 'p95 ms', 'x floor (p50)'],
+      results.flatMap((r) => {
+        const floor = r.noop['floor: catalog round trip']!.median;
+        return Object.entries(r.noop).map(([k, s]) => [String(r.tables), k, fmtMs(s.median), fmtMs(s.p95), (s.median / floor).toFixed(1)]);
+      }),
+    ),
+  );
+  say('');
+  say(
+    formatTable(
+      ['tables', 'first apply ms', 'steps', 'x floor', `ms/analyst granted (median of ${results[0]!.perAnalyst.rounds} x ${results[0]!.perAnalyst.analystsPerRound})`, `new analysts (info, ${results[0]!.newAnalysts.rounds} x ${results[0]!.newAnalysts.analystsPerRound})`, 'standing ms/analyst/run', 'analyst table ACLs', 'group table ACLs'],
+      results.map((r) => {
+        const floor = r.noop['floor: catalog round trip']!.median;
+        return [String(r.tables), fmtMs(r.firstApply.ms, 0), String(r.firstApply.steps), (r.firstApply.ms / floor).toFixed(0), fmtMs(r.perAnalyst.msPerAnalyst, 3), fmtMs(r.newAnalysts.msPerAnalyst, 3), fmtMs(r.newAnalysts.standingMsPerAnalyst, 4), String(r.tableAclEntriesOfAnalysts), String(r.tableAclEntriesOfPseudonymizedGroup)];
+      }),
+    ),
+  );
+  const big = results.at(-1)!;
+  const worstNoop = Math.max(...Object.entries(big.noop).filter(([k]) => !k.startsWith('floor')).map(([, s]) => s.p95));
+  const ratio = results.length > 1 ? big.perAnalyst.msPerAnalyst / results[0]!.perAnalyst.msPerAnalyst : Number.NaN;
+  say('');
+  say(`${worstNoop < 1000 ? 'PASS' : 'FAIL'} no-op reconcile at ${big.tables} tables: worst p95 ${fmtMs(worstNoop)} ms (< 1000 ms)`);
+  say(`${big.firstApply.ms < 10_000 ? 'PASS' : 'FAIL'} first apply at ${big.tables} tables: ${fmtMs(big.firstApply.ms, 0)} ms (< 10000 ms)`);
+  if (results.length > 1) {
+    say(`${ratio < 1.5 ? 'PASS' : 'FAIL'} per-analyst cost ${results[0]!.tables} -> ${big.tables} tables: x${ratio.toFixed(2)} (< 1.5; analysts hold no table ACL entries)`);
+    const info = (label: string, pick: (r: (typeof results)[number]) => number, digits = 3) =>
+      say(`  (info) ${label}: ${results.map((r) => `${r.tables} tables ${pick(r).toFixed(digits)}`).join(', ')} ms, x${(pick(big) / pick(results[0]!)).toFixed(2)}`);
+    say(`  per-round samples ms/analyst: ${results.map((r) => `${r.tables} tables: ${r.perAnalyst.samples.map((x) => x.toFixed(3)).join(' ')}`).join('; ')}`);
+    info(`new analysts, ${big.newAnalysts.rounds} rounds of ${big.newAnalysts.analystsPerRound}, fixed part right after (5 samples: noisy)`, (r) => r.newAnalysts.msPerAnalyst);
+    info(`former method on those rounds (fixed part = no-op measured before, at ${args.analysts} analysts; 5 samples)`, (r) => r.newAnalysts.againstNoopBeforeMedian);
+    info('standing cost per analyst per no-op apply (slope over 6 points: noisy)', (r) => r.newAnalysts.standingMsPerAnalyst, 4);
+  }
+  const file = writeJson(args.out, { args, environment: environment(), results });
+  say(`Results: ${path.relative(process.cwd(), file)}`);
+  return 0;
 }
 
-main().catch((err) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runBench(defaults, run);
