@@ -181,6 +181,15 @@ describe('drift', () => {
     expect(sqlOf((await asDba()).steps)).toEqual([]);
   });
 
+  test('a table whose name holds a dot or a quote is granted as itself', async () => {
+    await wh((c) => c.query(`CREATE TABLE pseudonymized."odd.name ""x""" AS SELECT 1 AS n`));
+    const plan = await asDba();
+    expect(sqlOf(plan.steps)).toEqual([`GRANT SELECT ON TABLE "pseudonymized"."odd.name ""x""" TO "${gate.roles.pseudonymized}"`]);
+    await asDba({ apply: true });
+    expect(await hasPrivilege(gate.roles.pseudonymized, 'pseudonymized."odd.name ""x"""')).toBe(true);
+    expect(sqlOf((await asDba()).steps)).toEqual([]);
+  });
+
   test('a new PII table is covered for pgaudit by default privileges; a hand-added default grant is revoked', async () => {
     await wh((c) => c.query(`CREATE TABLE pii.extra (x text)`));
     expect(await hasPrivilege(gate.roles.piiAudit, 'pii.extra')).toBe(true);

@@ -50,8 +50,13 @@ export interface PlanInput {
 const ORDER = ['role', 'attr', 'revoke-member', 'grant-member', 'revoke-priv', 'grant-priv', 'default', 'terminate'] as const;
 type Phase = (typeof ORDER)[number];
 
+/** `schema.table`: governed schema names never contain a dot (policy), a table name may. */
+const qualified = (name: string) => {
+  const dot = name.indexOf('.');
+  return `${qi(name.slice(0, dot))}.${qi(name.slice(dot + 1))}`;
+};
 const object = (p: Pick<Privilege, 'kind' | 'object'>) =>
-  p.kind === 'table' ? `TABLE ${p.object.split('.').map(qi).join('.')}` : `${p.kind.toUpperCase()} ${qi(p.object)}`;
+  p.kind === 'table' ? `TABLE ${qualified(p.object)}` : `${p.kind.toUpperCase()} ${qi(p.object)}`;
 const grantee = (g: string) => (g === 'PUBLIC' ? 'PUBLIC' : qi(g));
 const terminateSql = (role: string) =>
   `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = ${quoteLiteral(role)} AND pid <> pg_backend_pid()`;
