@@ -4,14 +4,13 @@
 //
 // Exit codes: 0 chain intact, 1 chain broken, 2 could not verify (no connection, no table, ...).
 import crypto from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { type ChainStatus, verifyChain } from '../audit/verify.js';
 import { urlWith } from './databases.js';
 import { anchorKey, checkAnchorFile } from './anchoring.js';
-import type { DemoSecrets } from './secrets.js';
+import { readDemoSecrets } from './secrets.js';
 
 // crypto.hash (one shot, Node >= 20.12) is about twice as fast as createHash for short inputs.
 const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }).hash;
@@ -43,13 +42,12 @@ export function controlTarget(env: Record<string, string | undefined>): { url: s
   }
   // Embedded demo: the names src/node/main.ts gives things.
   const dataDir = path.resolve(env.DATA_DIR || '.data');
-  const file = path.join(dataDir, 'secrets.json');
-  if (!existsSync(file)) {
+  const secrets = readDemoSecrets(dataDir);
+  if (!secrets?.gatePassword) {
     throw new TargetError(
-      `no CONTROL_DATABASE_URL or DATABASE_URL, and no embedded demo in ${file} (run \`npm start\` first, or set CONTROL_DATABASE_URL)`,
+      `no CONTROL_DATABASE_URL or DATABASE_URL, and no embedded demo in ${dataDir} (run \`npm start\` first, or set CONTROL_DATABASE_URL)`,
     );
   }
-  const secrets = JSON.parse(readFileSync(file, 'utf8')) as DemoSecrets;
   const port = Number(env.EMBEDDED_PG_PORT || 54329);
   const user = `${env.ROLE_PREFIX || 'fdwg_'}gate`;
   const url = urlWith(`postgres://127.0.0.1:${port}/`, 'fdwg_control', user, secrets.gatePassword);
@@ -64,9 +62,7 @@ export function anchorSource(env: Record<string, string | undefined>): { file: s
   if (env.AUDIT_ANCHOR_FILE && env.AUDIT_ANCHOR_SECRET) return { file: env.AUDIT_ANCHOR_FILE, key: anchorKey(env.AUDIT_ANCHOR_SECRET) };
   if (env.CONTROL_DATABASE_URL || env.DATABASE_URL) return null;
   const dataDir = path.resolve(env.DATA_DIR || '.data');
-  const secretsFile = path.join(dataDir, 'secrets.json');
-  if (!existsSync(secretsFile)) return null;
-  const { anchorSecret } = JSON.parse(readFileSync(secretsFile, 'utf8')) as Partial<DemoSecrets>;
+  const anchorSecret = readDemoSecrets(dataDir)?.anchorSecret;
   return anchorSecret ? { file: path.join(dataDir, 'anchors.jsonl'), key: anchorKey(anchorSecret) } : null;
 }
 

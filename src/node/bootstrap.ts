@@ -13,25 +13,14 @@ import { bootstrapSql, type BootstrapOptions } from '../provisioner/bootstrap.js
 import { managedRoles } from '../provisioner/roles.js';
 import { scramSha256Verifier } from '../provisioner/scram.js';
 import { withClient } from './databases.js';
+import { parseCliArgs } from './cli-args.js';
 
 const HELP = `Usage: npm run bootstrap -- [--url <superuser URL>] [--print] [--prefix <role prefix>] [--table-owner <role>]
                          [--database <name>] [--server-version-num 160000] [--dir <policy dir>]
   --url  the warehouse database as a superuser; env BOOTSTRAP_DATABASE_URL
   GATE_PASSWORD (env): the gate login's password; only its SCRAM verifier leaves this process.`;
 
-const FLAGS = ['--url', '--prefix', '--table-owner', '--database', '--server-version-num', '--dir'];
-
-function parse(argv: string[]) {
-  const out: Record<string, string | boolean> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') continue;
-    if (a === '--print' || a === '--help') out[a.slice(2)] = true;
-    else if (FLAGS.includes(a) && argv[i + 1] !== undefined) out[a.slice(2)] = argv[++i]!;
-    else throw new Error(`unexpected argument ${a}\n${HELP}`);
-  }
-  return out;
-}
+const parse = (argv: string[]) => parseCliArgs(argv, { switches: ['--print'], values: ['--url', '--prefix', '--table-owner', '--database', '--server-version-num', '--dir'], usage: HELP });
 
 async function main() {
   const args = parse(process.argv.slice(2));

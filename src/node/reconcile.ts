@@ -13,23 +13,14 @@ import { PolicyError } from '../policy/parse.js';
 import { reconcile } from '../reconcile/apply.js';
 import { planSql, summary } from '../reconcile/format.js';
 import { urlWith } from './databases.js';
+import { parseCliArgs } from './cli-args.js';
 
 const HELP = `Usage: npm run reconcile -- [--apply] [--url <warehouse URL>] [--control-url <URL>] [--prefix <role prefix>] [--dir <policy dir>]
   --url          warehouse, as a superuser (or the gate login for role steps only); env RECONCILE_DATABASE_URL, WAREHOUSE_DATABASE_URL or DATABASE_URL
   --control-url  the gate's control database; env CONTROL_DATABASE_URL or DATABASE_URL
   Without URLs: the embedded demo cluster of \`npm start\` (DATA_DIR, EMBEDDED_PG_PORT).`;
 
-function parse(argv: string[]) {
-  const out: Record<string, string | boolean> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') continue;
-    if (a === '--apply' || a === '--help') out[a.slice(2)] = true;
-    else if (['--url', '--control-url', '--prefix', '--dir'].includes(a) && argv[i + 1] !== undefined) out[a.slice(2)] = argv[++i]!;
-    else throw new Error(`unexpected argument ${a}\n${HELP}`);
-  }
-  return out;
-}
+const parse = (argv: string[]) => parseCliArgs(argv, { switches: ['--apply'], values: ['--url', '--control-url', '--prefix', '--dir'], usage: HELP });
 
 function embeddedUrl(database: string): string | undefined {
   const dir = path.resolve(process.env.DATA_DIR ?? '.data');

@@ -15,10 +15,16 @@ export interface DemoSecrets {
 
 const KEYS = ['sessionSecret', 'gatePassword', 'pseudonymKey', 'oidcClientSecret', 'anchorSecret'] as const;
 
+/** The embedded demo's secrets, as `npm start` left them; null when there is no demo there. */
+export function readDemoSecrets(dir: string): Partial<DemoSecrets> | null {
+  const file = path.join(dir, 'secrets.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<DemoSecrets>) : null;
+}
+
 /** Reads the secrets, generating any that are missing (a data directory from an older version). */
 export function loadOrCreateSecrets(dir: string): DemoSecrets {
   const file = path.join(dir, 'secrets.json');
-  const existing = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<DemoSecrets>) : {};
+  const existing = readDemoSecrets(dir) ?? {};
   const missing = KEYS.filter((k) => typeof existing[k] !== 'string');
   if (missing.length === 0) return existing as DemoSecrets;
   const secrets = { ...existing } as DemoSecrets;

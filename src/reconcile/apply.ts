@@ -7,7 +7,7 @@
 // cannot read data). Steps the connection cannot run are reported as pending, never attempted.
 import { and, desc, eq } from 'drizzle-orm';
 import type pg from 'pg';
-import { appendAudit } from '../audit/log.js';
+import { appendAudit, appendAuditMany } from '../audit/log.js';
 import { controlDb } from '../db/client.js';
 import { takeRoleChangeLock } from '../db/role-change-lock.js';
 import { auditEvents } from '../db/schema.js';
@@ -129,17 +129,19 @@ export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}
     const db = controlDb(deps.control);
     // The audit rows commit only if the warehouse COMMIT succeeded (it runs inside this transaction).
     await db.transaction(async (tx) => {
-      for (const s of drift) {
-        await appendAudit(tx, {
-          action: 'drift.found',
+      await appendAuditMany(tx, [
+        ...drift.map((s) => ({
+          action: 'drift.found' as const,
           actor,
           subject: s.subject ?? null,
           details: { ...s.details, kind: s.kind, reason: s.reason, runAs: s.runAs, repaired: applied.includes(s), withheld: withheld.includes(s) },
-        });
-      }
-      for (const h of newHits) {
-        await appendAudit(tx, { action: 'leak_guard.hit', actor, details: { table: h.table, column: h.column, rule: h.rule, rowId: h.rowId, ...(h.pattern ? { pattern: h.pattern } : {}) } });
-      }
+        })),
+        ...newHits.map((h) => ({
+          action: 'leak_guard.hit' as const,
+          actor,
+          details: { table: h.table, column: h.column, rule: h.rule, rowId: h.rowId, ...(h.pattern ? { pattern: h.pattern } : {}) },
+        })),
+      ]);
       const last = await tx
         .select({ details: auditEvents.details })
         .from(auditEvents)

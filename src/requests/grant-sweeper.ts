@@ -5,10 +5,10 @@
 // nothing swept is handled at the next run; an expiry handled late is audited as late).
 import { sql } from 'drizzle-orm';
 import type { ControlDb } from '../db/client.js';
-import { notify, requestText } from '../notify/outbox.js';
+import { notifyMany, requestText } from '../notify/outbox.js';
 import type { Policy } from '../policy/schema.js';
 import type { Provisioner } from '../provisioner/provisioner.js';
-import { appendAudit } from '../audit/log.js';
+import { appendAuditMany } from '../audit/log.js';
 import { endGrants, lockLiveGrants } from './end-grants.js';
 import { datasetColumn } from './service.js';
 
@@ -64,27 +64,31 @@ export class GrantSweeper {
                SELECT id FROM pii_requests WHERE state = 'pending' AND review_deadline <= ${now.toISOString()}
                 ORDER BY review_deadline LIMIT ${batch} FOR UPDATE SKIP LOCKED)
         RETURNING r.id, a.username, r.datasets, r.purpose, r.review_deadline`);
-      for (const r of due.rows) {
-        const requestId = Number(r.id);
-        await notify(tx, {
-          event: 'request.decided',
-          requestId,
-          analyst: r.username,
-          datasets: r.datasets,
-          text: requestText({ requestId, analyst: r.username, datasets: r.datasets }, { event: 'request.decided', decision: 'expired' }),
-          details: { state: 'expired', decidedBy: ACTOR },
-        });
-      }
-      for (const r of due.rows) {
-        await appendAudit(tx, {
-          action: 'request.expired',
+      await notifyMany(
+        tx,
+        due.rows.map((r) => {
+          const requestId = Number(r.id);
+          return {
+            event: 'request.decided' as const,
+            requestId,
+            analyst: r.username,
+            datasets: r.datasets,
+            text: requestText({ requestId, analyst: r.username, datasets: r.datasets }, { event: 'request.decided', decision: 'expired' }),
+            details: { state: 'expired', decidedBy: ACTOR },
+          };
+        }),
+      );
+      await appendAuditMany(
+        tx,
+        due.rows.map((r) => ({
+          action: 'request.expired' as const,
           actor: ACTOR,
           subject: r.username,
           requestId: Number(r.id),
           dataset: datasetColumn(r.datasets),
           details: { purpose: r.purpose, reviewDeadline: new Date(r.review_deadline).toISOString() },
-        });
-      }
+        })),
+      );
       result.requestsExpired += due.rows.length;
       return due.rows.length;
     });
@@ -116,16 +120,17 @@ export class GrantSweeper {
         entry.datasets.push(r.dataset);
         byRequest.set(id, entry);
       }
-      for (const [requestId, e] of byRequest) {
-        await notify(tx, {
-          event: 'grant.expiring_soon',
+      await notifyMany(
+        tx,
+        [...byRequest].map(([requestId, e]) => ({
+          event: 'grant.expiring_soon' as const,
           requestId,
           analyst: e.username,
           datasets: e.datasets,
           text: requestText({ requestId, analyst: e.username, datasets: e.datasets }, { event: 'grant.expiring_soon', expiresAt: e.expiresAt }),
           details: { expiresAt: e.expiresAt.toISOString() },
-        });
-      }
+        })),
+      );
       result.warned += byRequest.size;
       return due.rows.length;
     });

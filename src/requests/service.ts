@@ -5,7 +5,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { pgArray } from '../db/pg-array.js';
 import { holdRoleChangeLock } from '../db/role-change-lock.js';
-import { appendAudit } from '../audit/log.js';
+import { appendAudit, appendAuditMany } from '../audit/log.js';
 import type { Identity } from '../auth/identity.js';
 import type { ControlDb, ControlTx } from '../db/client.js';
 import { AppError } from '../errors.js';
@@ -411,24 +411,25 @@ export class PiiRequestService {
       text: requestText({ requestId: r.id, analyst: r.username, datasets: r.datasets }, { event: 'request.decided', decision: 'approved', decidedBy: approver, comment }),
       details: { state: 'approved', decidedBy: approver, expiresAt: expiresAt.toISOString() },
     });
-    await appendAudit(tx, {
-      action: 'request.approved',
-      actor: approver,
-      subject: r.username,
-      requestId: r.id,
-      dataset: datasetColumn(r.datasets),
-      details: { purpose: r.purpose, approvals, required: r.approvals_required, final: true, ...(comment ? { comment } : {}) },
-    });
-    for (const [i, dataset] of r.datasets.entries()) {
-      await appendAudit(tx, {
-        action: 'pii.granted',
+    // The decision and one grant event per dataset, in one round trip.
+    await appendAuditMany(tx, [
+      {
+        action: 'request.approved',
+        actor: approver,
+        subject: r.username,
+        requestId: r.id,
+        dataset: datasetColumn(r.datasets),
+        details: { purpose: r.purpose, approvals, required: r.approvals_required, final: true, ...(comment ? { comment } : {}) },
+      },
+      ...r.datasets.map((dataset, i) => ({
+        action: 'pii.granted' as const,
         actor: approver,
         subject: r.username,
         requestId: r.id,
         dataset,
         details: { grantId: grantIds[i], role: r.role_name, groupRole: groupRoles[i], startsAt: now.toISOString(), expiresAt: expiresAt.toISOString(), purpose: r.purpose },
-      });
-    }
+      })),
+    ]);
     await warehouse;
   }
 
@@ -459,7 +460,7 @@ export class PiiRequestService {
        ORDER BY r.id ${order === 'asc' ? sql`ASC` : sql`DESC`}
        LIMIT ${limit}`);
     const ids = result.rows.map((r) => Number(r.id));
-    const grants = ids.length ? await this.grantViews(sql`g.request_id = ANY(${`{${ids.join(',')}}`}::int[])`) : [];
+    const grants = ids.length ? await this.grantViews(sql`g.request_id = ANY(${pgArray(ids)}::int[])`) : [];
     return result.rows.map((r) => {
       const reviews = (r.reviews as any[]).map((v) => ({ reviewer: v.reviewer, decision: v.decision, comment: v.comment, at: new Date(v.at) }));
       return {

@@ -26,7 +26,6 @@ export function adminWebRoutes(config: AppConfig, deps: { controlPool: pg.Pool }
   });
 
   web.get('/', async (c) => {
-    const identity = c.get('identity')!;
     const services = c.get('services');
     const [result, last] = await Promise.all([
       services.reconciler.plan(),
