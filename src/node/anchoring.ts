@@ -59,7 +59,7 @@ export async function checkAnchorFile(pool: pg.Pool, file: string, key: Uint8Arr
 }
 
 /** Anchors now and then on an interval. Returns a stop function. */
-export function startAnchoring(pool: pg.Pool, logger: Logger, o: { file: string; key: Uint8Array; intervalMs?: number }): () => void {
+export function startAnchoring(pool: pg.Pool, logger: Logger, o: { file: string; key: Uint8Array; intervalMs?: number }): () => Promise<void> {
   return every('anchoring', o.intervalMs ?? ANCHOR_INTERVAL_MS, logger, async () => {
     const { status, anchored } = await appendAnchor(pool, o.file, o.key);
     if (!status.ok) logger.error('access log chain is broken; not anchoring', { firstBroken: status.firstBroken });

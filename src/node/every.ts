@@ -4,23 +4,25 @@ import type { Logger } from '../log.js';
  * Runs `job` now and then every `intervalMs`: never two runs at once in this process (a slow run
  * makes the next tick skip), and a failure is logged and retried at the next tick rather than
  * ending the process. The gate's background work (sweepers, reconciler, webhook delivery, pgaudit
- * ingestion, anchors) all runs this way. Returns a function that stops it.
+ * ingestion, anchors) all runs this way. Returns a function that stops it and resolves once a run
+ * in progress has finished, so the pools can be closed under nothing (a query cut off by shutdown
+ * would otherwise surface as an unhandled error).
  */
-export function every(what: string, intervalMs: number, logger: Logger, job: () => Promise<void>): () => void {
-  let running = false;
-  const run = async () => {
-    if (running) return;
-    running = true;
-    try {
-      await job();
-    } catch (err) {
-      logger.warn(`${what} failed; will retry`, { error: (err as Error).message });
-    } finally {
-      running = false;
-    }
+export function every(what: string, intervalMs: number, logger: Logger, job: () => Promise<void>): () => Promise<void> {
+  let current: Promise<void> | null = null;
+  const run = () => {
+    if (current) return;
+    current = job()
+      .catch((err: unknown) => logger.warn(`${what} failed; will retry`, { error: (err as Error).message }))
+      .finally(() => {
+        current = null;
+      });
   };
-  void run();
+  run();
   const timer = setInterval(run, intervalMs);
   timer.unref();
-  return () => clearInterval(timer);
+  return async () => {
+    clearInterval(timer);
+    await current;
+  };
 }

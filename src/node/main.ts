@@ -123,7 +123,7 @@ async function main() {
   const stopSweeping = startSweeping(services, logger, SWEEP_INTERVAL_MS);
   // The gate's own roles follow the policy at start and on a schedule (safe with several instances).
   const stopReconciling = startReconciling(services.reconciler, logger, env.RECONCILE_INTERVAL_SECONDS * 1000);
-  const stopNotifying = services.webhooks ? startNotifying(services.webhooks, logger, NOTIFY_INTERVAL_MS) : () => {};
+  const stopNotifying = services.webhooks ? startNotifying(services.webhooks, logger, NOTIFY_INTERVAL_MS) : async () => {};
   // PII reads logged by pgaudit inside PostgreSQL; only where the gate can read the server's log.
   const stopPgaudit = env.PGAUDIT_LOG_DIR
     ? startPgauditIngest(controlDb(controlPool), logger, {
@@ -132,8 +132,8 @@ async function main() {
         retentionDays: env.AUDIT_STATEMENT_RETENTION_DAYS,
         findRequestInForce: requestInForceLookup(controlDb(controlPool), policy.pii_datasets),
       })
-    : () => {};
-  const stopAnchoring = rt.anchors ? startAnchoring(controlPool, logger, rt.anchors) : () => {};
+    : async () => {};
+  const stopAnchoring = rt.anchors ? startAnchoring(controlPool, logger, rt.anchors) : async () => {};
   const server = serve({ fetch: app.fetch, port: env.PORT, hostname: isEmbedded(env) ? '127.0.0.1' : '0.0.0.0' });
 
   say('');
@@ -150,18 +150,16 @@ async function main() {
     if (stopping) return;
     stopping = true;
     say('Stopping...');
-    stopSweeping();
-    stopReconciling();
-    stopNotifying();
-    stopPgaudit();
-    stopAnchoring();
     server.close();
+    // Background runs finish before the pools close under them.
+    await Promise.allSettled([stopSweeping(), stopReconciling(), stopNotifying(), stopPgaudit(), stopAnchoring()]);
     await Promise.allSettled([controlPool.end(), warehousePool.end()]);
     for (const fn of rt.cleanup) await fn().catch(() => {});
     process.exit(0);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  process.on('SIGHUP', stop);
 }
 
 main().catch((err) => {

@@ -6,7 +6,7 @@ import { every } from './every.js';
 export const NOTIFY_INTERVAL_MS = 5_000;
 
 /** Delivers due webhook notifications now and then on an interval. */
-export function startNotifying(dispatcher: WebhookDispatcher, logger: Logger, intervalMs: number): () => void {
+export function startNotifying(dispatcher: WebhookDispatcher, logger: Logger, intervalMs: number): () => Promise<void> {
   return every('webhook delivery run', intervalMs, logger, async () => {
     const r = await dispatcher.deliverDue();
     // Counts only: the URL may carry a token and the payloads are for the receiver.

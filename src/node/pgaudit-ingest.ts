@@ -21,7 +21,7 @@ export interface PgauditIngestOptions {
 }
 
 /** Runs ingestion now and on an interval; returns a stop function. */
-export function startPgauditIngest(db: ControlDb, logger: Logger, o: PgauditIngestOptions): () => void {
+export function startPgauditIngest(db: ControlDb, logger: Logger, o: PgauditIngestOptions): () => Promise<void> {
   let lastPrune = 0;
   return every('pgaudit ingest', o.intervalMs ?? PGAUDIT_INGEST_INTERVAL_MS, logger, async () => {
     const r = await ingestPgauditLogs(db, {

@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { Reconciler } from '../reconcile/service.js';
 import { every } from './every.js';
 
-export function startReconciling(reconciler: Reconciler, logger: Logger, intervalMs: number): () => void {
+export function startReconciling(reconciler: Reconciler, logger: Logger, intervalMs: number): () => Promise<void> {
   return every('reconcile', intervalMs, logger, async () => {
     const r = await reconciler.runScheduled();
     if (r.skipped) logger.debug('reconcile skipped: another instance holds the lock');

@@ -5,7 +5,7 @@ import { every } from './every.js';
 export const SWEEP_INTERVAL_MS = 30_000;
 
 /** Runs both sweepers (credential leases; PII grants and requests); each runs even when the other fails. */
-export function startSweeping(services: Pick<Services, 'sweeper' | 'grantSweeper'>, logger: Logger, intervalMs: number): () => void {
+export function startSweeping(services: Pick<Services, 'sweeper' | 'grantSweeper'>, logger: Logger, intervalMs: number): () => Promise<void> {
   return every('sweep', intervalMs, logger, async () => {
     const [leases, grants] = await Promise.allSettled([services.sweeper.sweep(), services.grantSweeper.sweep()]);
     if (leases.status === 'fulfilled' && leases.value.expired > 0) logger.info('sweep', { ...leases.value });
