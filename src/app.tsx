@@ -9,6 +9,7 @@ import { pgauditStatus } from './audit/pgaudit.js';
 import { chainMonitor } from './audit/query.js';
 import { sameOrigin } from './auth/csrf.js';
 import { createOidc } from './auth/oidc.js';
+import { SESSION_LIFETIME_SECONDS, SessionStore } from './auth/sessions.js';
 import type { AppConfig } from './config.js';
 import { controlDb } from './db/client.js';
 import { AppError, classifyUnexpected, errorBody } from './errors.js';
@@ -54,6 +55,7 @@ export function createServices(deps: AppDeps): Services {
     grantSweeper: new GrantSweeper(db, provisioner, deps.policy),
     webhooks: deps.config.webhook ? new WebhookDispatcher(db, deps.config.webhook) : undefined,
     reconciler: new Reconciler({ policy: deps.policy, prefix: deps.config.rolePrefix, warehouse: deps.warehousePool, control: deps.controlPool }),
+    sessions: new SessionStore(db, deps.config.sessionSecret, deps.config.sessionRefreshSeconds ?? 15 * 60, SESSION_LIFETIME_SECONDS),
   };
 }
 

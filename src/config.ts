@@ -28,6 +28,8 @@ const envSchema = z
     OIDC_SCOPES: z.string().min(1).default(FEDORA_SCOPES),
     OIDC_USERNAME_CLAIM: z.string().min(1).default('nickname'),
     OIDC_GROUPS_CLAIM: z.string().min(1).default('groups'),
+    /** Where identity claims come from: UserInfo (works with every issuer, Ipsilon needs it) or the ID token only. */
+    OIDC_CLAIMS_SOURCE: z.enum(['userinfo', 'id_token']).default('userinfo'),
     SESSION_SECRET: z.string().min(32, 'at least 32 characters').optional(),
     ROLE_PREFIX: z
       .string()
@@ -118,6 +120,8 @@ export interface AppConfig {
     scopes: string;
     usernameClaim: string;
     groupsClaim: string;
+    /** Default 'userinfo': claims from UserInfo merged over the ID token's. */
+    claimsSource?: 'userinfo' | 'id_token';
   };
   /** Where analysts point psql: the warehouse as seen from their machines. */
   analystDb: { host: string; port: number; database: string };
@@ -160,6 +164,7 @@ export function externalAppConfig(env: Env): { config: AppConfig; controlUrl: st
         scopes: env.OIDC_SCOPES,
         usernameClaim: env.OIDC_USERNAME_CLAIM,
         groupsClaim: env.OIDC_GROUPS_CLAIM,
+        claimsSource: env.OIDC_CLAIMS_SOURCE,
       },
       analystDb: analystTarget(env, warehouseUrl),
       webhook: webhookConfig(env),

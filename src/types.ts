@@ -1,4 +1,5 @@
 import type { Identity } from './auth/identity.js';
+import type { SessionStore } from './auth/sessions.js';
 import type { CredentialService } from './services/credentials.js';
 import type { GateService } from './services/gate.js';
 import type { Provisioner } from './provisioner/provisioner.js';
@@ -21,11 +22,15 @@ export interface Services {
   webhooks?: WebhookDispatcher;
   /** Policy as code (issue 3): plans and applies the warehouse grants as the gate's login. */
   reconciler: Reconciler;
+  /** Server-side sign-in sessions (the cookie holds only a random token). */
+  sessions: SessionStore;
 }
 
 export interface AppEnv {
   Variables: {
     identity: Identity | null;
+    /** The gate session behind the cookie; null for bearer callers and the signed-out. */
+    session: { id: string } | null;
     services: Services;
     requestId: string;
     secureHeadersNonce?: string;

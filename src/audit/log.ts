@@ -32,6 +32,11 @@ export const auditActions = [
   'policy.applied',
   'drift.found',
   'leak_guard.hit',
+  // Security fixes (issue 10).
+  /** A gate session ended: sign-out, leaving the FDWG, an admin, or the issuer refusing a refresh. */
+  'session.ended',
+  /** Scheduled reconciler runs skipped several times in a row because another holder kept its lock. */
+  'reconcile.skipped',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

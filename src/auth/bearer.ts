@@ -29,12 +29,17 @@ export function createBearerVerifier(config: AppConfig, jwksUri: () => Promise<s
       throw new AppError('unauthenticated', `Bearer token refused: it carries no "${oidc.usernameClaim}" claim.`);
     }
     const groups = payload[oidc.groupsClaim];
+    // An Ipsilon ID token carries no groups (they come from UserInfo): admitting such a token with
+    // no groups would be guessing. Refuse it and say why.
+    if (!Array.isArray(groups)) {
+      throw new AppError('unauthenticated', `Bearer token refused: it carries no "${oidc.groupsClaim}" claim, so membership cannot be checked.`);
+    }
     return {
       sub,
       username,
       email: asString(payload.email) ?? null,
       name: asString(payload.name) ?? null,
-      groups: Array.isArray(groups) ? groups.filter((g): g is string => typeof g === 'string') : [],
+      groups: groups.filter((g): g is string => typeof g === 'string'),
     };
   };
 }

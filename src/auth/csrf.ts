@@ -2,7 +2,6 @@
 // the browser says where it came from), and every HTML form also carries a token bound to the session.
 import type { MiddlewareHandler } from 'hono';
 import { AppError } from '../errors.js';
-import type { Identity } from './identity.js';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -27,11 +26,12 @@ async function hmac(secret: string, text: string): Promise<string> {
   return btoa(String.fromCharCode(...mac)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-export const csrfToken = (secret: string, identity: Identity) => hmac(secret, `csrf:${identity.sub}:${identity.username}`);
+/** A form token belongs to one gate session: it dies with it (sign-out) and differs per sign-in. */
+export const csrfToken = (secret: string, sessionId: string) => hmac(secret, `csrf:${sessionId}`);
 
 /** Checks the `_csrf` field of a submitted form against the session's token. */
-export async function verifyFormToken(secret: string, identity: Identity, submitted: unknown): Promise<void> {
-  const expected = await csrfToken(secret, identity);
+export async function verifyFormToken(secret: string, sessionId: string, submitted: unknown): Promise<void> {
+  const expected = await csrfToken(secret, sessionId);
   if (typeof submitted !== 'string' || submitted.length !== expected.length || !timingSafeEqual(submitted, expected)) {
     throw new AppError('csrf_failed', 'This form has expired. Reload the page and try again.');
   }

@@ -1,49 +1,45 @@
-// Our wrapper around @hono/oidc-auth. The library keeps the session in a signed JWT cookie; we
-// cover its traps: (1) its default claims hook keeps only sub/email, so groups would vanish on
-// refresh: our hook merges them on every token response; (2) an unreachable issuer during login
-// or refresh became a 500 and a logout: here it is a 503 and the session cookie stays;
-// (3) its logout never ends the issuer session: ours continues to end_session_endpoint.
-import {
-  type OidcAuth,
-  type OidcClaimsHook,
-  getAuth,
-  getAuthorizationServer,
-  initOidcAuthMiddleware,
-  oidcAuthMiddleware,
-  processOAuthCallback,
-  revokeSession,
-} from '@hono/oidc-auth';
+// Sign-in with OpenID Connect, the way a Fedora Accounts (Ipsilon) client must do it.
+//
+// Ipsilon puts only sub/iss/aud/exp(iat+600)/iat/auth_time/nonce/acr/amr/azp into the ID token;
+// every scope claim (nickname, email, groups, agreements) comes from the UserInfo endpoint, and a
+// refresh answers with no ID token at all. So after the code exchange and after every refresh we
+// ask UserInfo (OIDC_CLAIMS_SOURCE=userinfo, the default) and merge its claims over the ID
+// token's; its `sub` must be the ID token's (OpenID Connect Core 5.3.2).
+//
+// @hono/oidc-auth does the redirect and the code exchange (state, nonce, PKCE). Its session, a
+// signed cookie holding the refresh token that outlives sign-out, is not used: the session lives
+// server-side (sessions.ts) and the browser holds only a random token. Every call to the issuer
+// has a timeout; an issuer that does not answer is a 503, and nobody is signed out by it.
+import { initOidcAuthMiddleware, oidcAuthMiddleware, processOAuthCallback } from '@hono/oidc-auth';
 import type { Context, MiddlewareHandler } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { createMiddleware } from 'hono/factory';
 import { HTTPException } from 'hono/http-exception';
+import * as oauth2 from 'oauth4webapi';
 import type { AppConfig } from '../config.js';
 import { AppError } from '../errors.js';
+import type { AppEnv } from '../types.js';
 import { createBearerVerifier } from './bearer.js';
 import type { Identity } from './identity.js';
+import type { LiveSession } from './sessions.js';
 
 export const SESSION_COOKIE = 'fdwg-session';
+// The library's own session cookie: set during the code exchange, never sent to the browser.
+const LIBRARY_COOKIE = 'fdwg-oidc-exchange';
 const DISCOVERY_TTL_MS = 10 * 60 * 1000;
+/** No call to the issuer may hold a request longer than this. */
+export const ISSUER_TIMEOUT_MS = 5_000;
 
-type AuthorizationServer = Awaited<ReturnType<typeof getAuthorizationServer>>;
+type AuthorizationServer = oauth2.AuthorizationServer;
+type Claims = Record<string, unknown>;
 
-function asStringArray(v: unknown): string[] | undefined {
-  return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined;
-}
 const asString = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+const asStringArray = (v: unknown): string[] | undefined =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined;
+const timeout = () => AbortSignal.timeout(ISSUER_TIMEOUT_MS);
 
-export function identityFromSession(auth: OidcAuth | null): Identity | null {
-  if (!auth) return null;
-  const username = asString(auth.username);
-  const sub = asString(auth.sub);
-  if (!username || !sub) return null;
-  return {
-    sub,
-    username,
-    email: asString(auth.email) ?? null,
-    name: asString(auth.name) ?? null,
-    groups: asStringArray(auth.groups) ?? [],
-  };
-}
+/** UserInfo spoke for somebody else than the ID token: never merge, never admit. */
+class SubjectMismatch extends Error {}
 
 /** True for failures to reach the issuer at all (as opposed to the issuer saying no). */
 function isNetworkError(err: unknown): boolean {
@@ -57,21 +53,59 @@ function isNetworkError(err: unknown): boolean {
   );
 }
 
+const unavailable = (message: string, err?: unknown) =>
+  new AppError('idp_unavailable', message, err === undefined ? undefined : { cause: errorName(err) });
+
 export function createOidc(config: AppConfig) {
   const { oidc } = config;
+  const claimsSource = oidc.claimsSource ?? 'userinfo';
+  const client: oauth2.Client = {
+    client_id: oidc.clientId,
+    client_secret: oidc.clientSecret,
+    token_endpoint_auth_method: 'client_secret_basic',
+  };
   let discovery: { as: AuthorizationServer; at: number } | undefined;
 
-  const claimsHook: OidcClaimsHook = async (orig, claims) => {
-    const pick = (name: string) => claims?.[name] ?? orig?.[name];
+  async function discover(fresh = false): Promise<AuthorizationServer> {
+    if (!fresh && discovery && Date.now() - discovery.at < DISCOVERY_TTL_MS) return discovery.as;
+    try {
+      const issuer = new URL(oidc.issuer);
+      const as = await oauth2.processDiscoveryResponse(issuer, await oauth2.discoveryRequest(issuer, { signal: timeout }));
+      discovery = { as, at: Date.now() };
+      return as;
+    } catch (err) {
+      throw unavailable('The sign-in service is not reachable right now. Try again in a minute.', err);
+    }
+  }
+
+  /** The identity in the issuer's claims: UserInfo (by default) merged over the ID token. */
+  async function identityFrom(as: AuthorizationServer, accessToken: string, idClaims: Claims | undefined, expectedSub: string, previous?: Identity): Promise<Identity> {
+    let claims: Claims = { ...(idClaims ?? {}) };
+    if (claimsSource === 'userinfo') {
+      const info = await oauth2.processUserInfoResponse(
+        as,
+        client,
+        oauth2.skipSubjectCheck,
+        await oauth2.userInfoRequest(as, client, accessToken, { signal: timeout }),
+      );
+      if (info.sub !== expectedSub) throw new SubjectMismatch();
+      claims = { ...claims, ...info };
+    } else if (!idClaims && previous) {
+      // A refresh without a new ID token says nothing new: keep what the last one said.
+      return previous;
+    }
+    const username = asString(claims[oidc.usernameClaim]);
+    if (!username) {
+      throw new AppError('bad_request', `The identity provider did not send a username (claim "${oidc.usernameClaim}").`);
+    }
     return {
-      sub: asString(claims?.sub) ?? asString(orig?.sub) ?? '',
-      email: asString(pick('email')) ?? '',
-      username: asString(pick(oidc.usernameClaim)) ?? asString(orig?.username) ?? '',
-      name: asString(pick('name')) ?? '',
-      // A refreshed ID token may omit groups: keep the last ones the issuer sent.
-      groups: asStringArray(claims?.[oidc.groupsClaim]) ?? asStringArray(orig?.groups) ?? [],
+      sub: expectedSub,
+      username,
+      email: asString(claims.email) ?? null,
+      name: asString(claims.name) ?? null,
+      groups: asStringArray(claims[oidc.groupsClaim]) ?? [],
     };
-  };
+  }
 
   const init = initOidcAuthMiddleware({
     OIDC_ISSUER: oidc.issuer,
@@ -80,121 +114,168 @@ export function createOidc(config: AppConfig) {
     OIDC_SCOPES: oidc.scopes,
     OIDC_AUTH_SECRET: config.sessionSecret,
     OIDC_REDIRECT_URI: `${config.publicUrl}/auth/callback`,
-    OIDC_COOKIE_NAME: SESSION_COOKIE,
-    OIDC_AUTH_EXPIRES: String(12 * 3600),
-    OIDC_AUTH_REFRESH_INTERVAL: String(config.sessionRefreshSeconds ?? 15 * 60),
+    OIDC_COOKIE_NAME: LIBRARY_COOKIE,
   });
 
-  /** Configures the library for this request and reuses discovery metadata across requests. */
-  const setup: MiddlewareHandler = async (c, next) =>
-    init(c, async () => {
-      c.set('oidcClaimsHook', claimsHook);
-      if (discovery && Date.now() - discovery.at < DISCOVERY_TTL_MS) c.set('oidcAuthorizationServer', discovery.as);
-      await next();
-    });
+  /** Configures the library for this request with our (time-limited) discovery. */
+  const setup: MiddlewareHandler = async (c, next) => init(c, next);
 
-  async function authorizationServer(c: Context): Promise<AuthorizationServer> {
+  const verifyBearer = createBearerVerifier(config, async () => {
+    const { jwks_uri } = await discover();
+    if (jwks_uri) return jwks_uri;
+    throw new AppError('unauthenticated', 'This issuer publishes no signing keys; bearer tokens cannot be checked.');
+  });
+
+  /** Refreshes a session that is due: new tokens, UserInfo again. Null when it has ended. */
+  async function refresh(c: Context<AppEnv>, session: LiveSession): Promise<Identity | null> {
+    const store = c.get('services').sessions;
+    const refreshToken = await store.claimRefresh(session.id);
+    // undefined: another request is refreshing right now; null: the issuer gave no refresh token,
+    // so what it said at sign-in holds until the session's lifetime ends.
+    if (!refreshToken) return session.identity;
     try {
-      const as = await getAuthorizationServer(c);
-      if (!discovery || discovery.as !== as) discovery = { as, at: Date.now() };
-      return as;
+      const as = await discover();
+      const response = await oauth2.refreshTokenGrantRequest(as, client, refreshToken, { signal: timeout });
+      const result = await oauth2.processRefreshTokenResponse(as, client, response);
+      if (oauth2.isOAuth2Error(result)) {
+        // The issuer ended its side (revoked, expired, the person was disabled): so do we.
+        await store.end(session.id, 'issuer_refused', 'system:gate');
+        return null;
+      }
+      const idClaims = oauth2.getValidatedIdTokenClaims(result) as Claims | undefined;
+      if (idClaims && idClaims.sub !== session.identity.sub) throw new SubjectMismatch();
+      const identity = await identityFrom(as, result.access_token, idClaims, session.identity.sub, session.identity);
+      await store.refreshed(session.id, identity, result.refresh_token);
+      return identity;
     } catch (err) {
-      throw new AppError('idp_unavailable', 'The sign-in service is not reachable right now. Try again in a minute.', {
-        cause: errorName(err),
-      });
+      if (err instanceof SubjectMismatch) {
+        await store.end(session.id, 'issuer_refused', 'system:gate');
+        return null;
+      }
+      if (err instanceof AppError && err.code !== 'idp_unavailable') throw err;
+      await store.releaseRefresh(session.id);
+      throw unavailable('The sign-in service is not reachable, so your session cannot be renewed right now. Try again in a minute; you stay signed in.', err);
     }
   }
 
-  const verifyBearer = createBearerVerifier(config, async () => {
-    const as = discovery?.as;
-    if (as?.jwks_uri) return as.jwks_uri;
-    throw new AppError('idp_unavailable', 'The sign-in service has not been reached yet; try again in a moment.');
-  });
-
   /**
-   * Sets c.var.identity from a bearer token (API callers) or from the session cookie, refreshing
-   * it when due; never logs anyone out on a network error.
+   * Sets c.var.identity (and c.var.session) from a bearer token (API callers) or from the session
+   * cookie, checked against its server-side row on every request and refreshed when due.
    */
-  const loadIdentity = createMiddleware<{ Variables: { identity: Identity | null } }>(async (c, next) => {
+  const loadIdentity = createMiddleware<AppEnv>(async (c, next) => {
+    c.set('session', null);
     const authorization = c.req.header('authorization');
     if (authorization !== undefined) {
       const token = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
       if (!token || !c.req.path.startsWith('/api/')) {
         throw new AppError('unauthenticated', 'Use "Authorization: Bearer <token>" on /api routes only.');
       }
-      await authorizationServer(c);
       c.set('identity', await verifyBearer(token));
       return next();
     }
-    let auth: OidcAuth | null = null;
-    try {
-      auth = await getAuth(c);
-    } catch (err) {
-      if (isNetworkError(err)) {
-        throw new AppError('idp_unavailable', 'The sign-in service is not reachable, so your session cannot be renewed right now. Try again in a minute; you stay signed in.');
+    const token = getCookie(c, SESSION_COOKIE);
+    const session = token ? await c.get('services').sessions.load(token) : null;
+    if (token && !session) deleteCookie(c, SESSION_COOKIE, { path: '/' });
+    let identity = session?.identity ?? null;
+    if (session?.refreshDue) {
+      const before = c.get('services').gate.standing(session.identity);
+      identity = await refresh(c, session);
+      if (!identity) deleteCookie(c, SESSION_COOKIE, { path: '/' });
+      else if (before.member && !c.get('services').gate.standing(identity).member) {
+        await endAccessOfLeaver(c, identity, session.id);
       }
-      // A malformed or foreign cookie: treat as signed out.
-      auth = null;
     }
-    c.set('identity', identityFromSession(auth));
+    c.set('identity', identity);
+    c.set('session', identity && session ? { id: session.id } : null);
     await next();
   });
 
-  /** GET /auth/login: hands over to the library, which redirects to the issuer when needed. */
-  const login: MiddlewareHandler = async (c, next) => {
+  /** GET /auth/login: hands over to the library, which redirects to the issuer. */
+  const login: MiddlewareHandler<AppEnv> = async (c, next) => {
+    if (c.get('identity')) return c.redirect('/', 302);
     // Discover afresh: a sign-in is rare, and this is where an unreachable issuer should show.
-    c.set('oidcAuthorizationServer', undefined as never);
-    await authorizationServer(c);
+    c.set('oidcAuthorizationServer', await discover(true));
     try {
       return await oidcAuthMiddleware()(c, next);
     } catch (err) {
-      if (err instanceof HTTPException && err.message === 'Invalid session') {
-        throw new AppError('idp_unavailable', 'The sign-in service did not answer. Try again in a minute.');
+      if (isNetworkError(err) || (err instanceof HTTPException && err.message === 'Invalid session')) {
+        throw unavailable('The sign-in service did not answer. Try again in a minute.', err);
       }
       throw err;
     }
   };
 
-  /** GET /auth/callback: completes the code flow; returns the identity that just signed in. */
-  async function callback(c: Context): Promise<{ response: Response; identity: Identity }> {
-    await authorizationServer(c);
-    let captured: OidcAuth | null = null;
-    c.set('oidcClaimsHook', async (orig, claims, res) => {
-      const merged = await claimsHook(orig, claims, res);
-      captured = merged as OidcAuth;
-      return merged;
+  /**
+   * GET /auth/callback: completes the code flow, asks UserInfo, starts a gate session and returns
+   * the redirect that sets its cookie, plus who signed in.
+   */
+  async function callback(c: Context<AppEnv>, admit: (identity: Identity, sessionId: string) => Promise<void>): Promise<Response> {
+    const as = await discover();
+    c.set('oidcAuthorizationServer', as);
+    let tokens: oauth2.OpenIDTokenEndpointResponse | undefined;
+    let idClaims: Claims | undefined;
+    c.set('oidcClaimsHook', async (_orig, claims, response) => {
+      tokens = response as oauth2.OpenIDTokenEndpointResponse;
+      idClaims = claims as Claims | undefined;
+      return { sub: asString(claims?.sub) ?? '' };
     });
-    let response: Response;
+    let exchanged: Response;
     try {
-      response = await processOAuthCallback(c);
+      exchanged = await withDeadline(processOAuthCallback(c));
     } catch (err) {
-      if (isNetworkError(err)) {
-        throw new AppError('idp_unavailable', 'The sign-in service is not reachable right now. Try again in a minute.');
-      }
+      if (isNetworkError(err)) throw unavailable('The sign-in service is not reachable right now. Try again in a minute.', err);
       const message = err instanceof Error ? err.message : 'unknown error';
       throw new AppError('bad_request', 'Sign-in did not complete (the link may be stale or was used twice). Please sign in again.', {
         reason: message.replace(/^OAuth2Error: /, '').slice(0, 200),
       });
     }
-    const identity = identityFromSession(captured);
-    if (!identity) {
-      throw new AppError('bad_request', `The identity provider did not send a username (claim "${oidc.usernameClaim}").`);
+    const sub = asString(idClaims?.sub);
+    if (!tokens || !sub) throw new AppError('bad_request', 'The identity provider sent no ID token subject. Please sign in again.');
+    let identity: Identity;
+    try {
+      identity = await identityFrom(as, tokens.access_token, idClaims, sub);
+    } catch (err) {
+      if (err instanceof SubjectMismatch) {
+        throw new AppError('unauthenticated', 'Sign-in refused: the identity provider\'s UserInfo answer is about a different person than its ID token.');
+      }
+      if (err instanceof AppError) throw err;
+      throw unavailable('The sign-in service did not answer with your profile. Try again in a minute.', err);
     }
-    return { response, identity };
+
+    const store = c.get('services').sessions;
+    const session = await store.create(identity, tokens.refresh_token);
+    await admit(identity, session.id);
+    // Keep what the library set (its state, nonce and verifier cookies are being deleted) except
+    // its own session cookie, which must never reach the browser.
+    const cookies = exchanged.headers.getSetCookie().filter((line) => !line.startsWith(`${LIBRARY_COOKIE}=`));
+    c.header('set-cookie', undefined);
+    for (const line of cookies) c.header('set-cookie', line, { append: true });
+    setCookie(c, SESSION_COOKIE, session.token, {
+      path: '/',
+      httpOnly: true,
+      secure: true,
+      sameSite: 'Lax',
+      maxAge: store.lifetimeSeconds,
+    });
+    // The library would continue to /auth/login (where the flow began); the start page is next.
+    return c.redirect('/', 302);
   }
 
   /**
-   * Ends the gate session and returns where the browser should go next: the issuer's
-   * end_session_endpoint when it has one, so that signing out really signs out.
+   * Ends the gate session (the row, so every copy of the cookie stops working), revokes the
+   * refresh token where the issuer can, and returns where the browser should go next: the
+   * issuer's end_session_endpoint when it has one, so that signing out really signs out.
    */
-  async function logout(c: Context): Promise<string> {
-    try {
-      await revokeSession(c);
-    } catch {
-      // Refresh-token revocation is best effort; the cookie is gone either way.
+  async function logout(c: Context<AppEnv>, identity: Identity): Promise<string> {
+    deleteCookie(c, SESSION_COOKIE, { path: '/' });
+    const session = c.get('session');
+    const ended = session ? await c.get('services').sessions.end(session.id, 'logout', identity.username) : null;
+    const as = await discover().catch(() => undefined);
+    if (ended?.refreshToken && as?.revocation_endpoint) {
+      // Best effort: the gate session is over either way.
+      await oauth2.revocationRequest(as, client, ended.refreshToken, { signal: timeout }).catch(() => undefined);
     }
     const home = `${config.publicUrl}/`;
-    const as = discovery?.as ?? (await authorizationServer(c).catch(() => undefined));
     if (!as?.end_session_endpoint) return home;
     const url = new URL(as.end_session_endpoint);
     url.searchParams.set('client_id', oidc.clientId);
@@ -203,6 +284,29 @@ export function createOidc(config: AppConfig) {
   }
 
   return { setup, loadIdentity, login, callback, logout, issuerOrigin: new URL(oidc.issuer).origin };
+}
+
+/**
+ * Someone who was an FDWG member is no longer one: their database access ends (credentials, PII
+ * grants) and so do their other gate sessions. The current one stays, to show "not admitted".
+ */
+export async function endAccessOfLeaver(c: Context<AppEnv>, identity: Identity, keepSession: string): Promise<void> {
+  const { credentials, sessions } = c.get('services');
+  await credentials.revokeIfNoLongerMember(identity);
+  await sessions.endAllFor(identity.username, 'left_fdwg', 'system:gate', keepSession);
+}
+
+/** The library's code exchange takes no signal: bound it from outside. */
+async function withDeadline<T>(work: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error('issuer timed out'), { name: 'TimeoutError' })), ISSUER_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function errorName(err: unknown): string {

@@ -202,3 +202,28 @@ export const webhookOutbox = pgTable(
   },
   (t) => [index('webhook_outbox_due').on(t.nextAttemptAt).where(sql`delivered_at IS NULL AND failed_at IS NULL`)],
 );
+
+/**
+ * Gate sign-in sessions (issue 10). The browser holds only a random token; this row, keyed by the
+ * token's SHA-256, holds who signed in, what the issuer last said (groups) and the issuer's refresh
+ * token (AES-GCM encrypted with a key derived from SESSION_SECRET). Every request checks the row,
+ * so ending it (sign-out, leaving the FDWG, an admin) ends a saved copy of the cookie at once.
+ */
+export const gateSessions = pgTable(
+  'gate_sessions',
+  {
+    id: text('id').primaryKey(),
+    username: text('username').notNull(),
+    subject: text('subject').notNull(),
+    email: text('email'),
+    name: text('name'),
+    groups: jsonb('groups').$type<string[]>().notNull(),
+    refreshToken: text('refresh_token'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    refreshDueAt: timestamp('refresh_due_at', { withTimezone: true }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    endedAt: timestamp('ended_at', { withTimezone: true }),
+    endedReason: text('ended_reason'),
+  },
+  (t) => [index('gate_sessions_live_user').on(t.username).where(sql`ended_at IS NULL`)],
+);

@@ -1,6 +1,15 @@
-// Development-only OpenID Connect provider that mimics Fedora Accounts (Ipsilon) closely enough for
-// the demo and the tests: the same scopes and claims (`nickname`, `groups`, `agreements`), a real
-// username/password login page for the demo accounts, automatic consent, refresh tokens, and
+// Development-only OpenID Connect provider that behaves like Fedora Accounts (Ipsilon), never more
+// kindly (read in ipsilon/providers/openidc/{auth,api,store}.py):
+// - the ID token holds sub/iss/aud/exp/iat/auth_time/nonce/acr/amr/azp plus only the claims asked
+//   for by name in the `claims` parameter's id_token member; `exp` is iat + 600, `acr` is "0" and
+//   `amr` is the JSON-encoded *string* "[]";
+// - every scope claim (`nickname`, `email`, `groups`, `agreements`) comes from UserInfo only, and
+//   UserInfo answers what was true at the authorization (Ipsilon stores a userinfo snapshot with
+//   the code and every token refreshed from it): a group change shows at the next sign-in;
+// - a refresh answers with an access and a refresh token, no ID token; access tokens are opaque.
+// `claimsInIdToken` and `userinfo: 'live'` give the kinder shape of other issuers (Keycloak and
+// most others): scope claims in the ID token too, UserInfo read afresh at each call.
+// Also: a real username/password login page for the demo accounts, automatic consent, and
 // RP-initiated logout that ends at the client's post_logout_redirect_uri.
 //
 // Built on `oidc-provider` (v9, Koa). Everything is kept in memory and regenerated at each start
@@ -28,16 +37,27 @@ export interface DevIssuerOptions {
   publicHost?: string;
   clients: DevIssuerClient[];
   accounts: DemoAccount[];
-  /** cookie signing keys, the token signing key etc. are generated at start */
+  /** Put scope claims into the ID token as well (not Ipsilon; most other issuers). Default false. */
+  claimsInIdToken?: boolean;
+  /** 'snapshot' (Ipsilon, default): UserInfo says what was true at the authorization; 'live': now. */
+  userinfo?: 'snapshot' | 'live';
 }
 
 export interface DevIssuer {
   /** Issuer identifier, e.g. http://localhost:8788 (no trailing slash). */
   issuer: string;
   close(): Promise<void>;
-  /** Replaces an account's groups; takes effect for tokens issued afterwards (next login or refresh). */
+  /** Replaces an account's groups: seen at the next sign-in (snapshot) or next UserInfo call (live). */
   setAccountGroups(username: string, groups: string[]): void;
+  /**
+   * Fault injection for tests: UserInfo that drops the connection ('userinfo-down') or answers
+   * for another subject ('userinfo-other-sub'); an issuer that accepts connections and never
+   * answers ('frozen'); null heals it.
+   */
+  setFault(fault: IssuerFault | null): void;
 }
+
+export type IssuerFault = 'userinfo-down' | 'userinfo-other-sub' | 'frozen';
 
 // ---------------------------------------------------------------------------------------------
 // Minimal typings for the parts of oidc-provider used here (the package ships no declarations).
@@ -76,6 +96,7 @@ interface OidcProvider {
     options?: { mergeWithLastSubmission?: boolean },
   ): Promise<void>;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
+  use(middleware: (ctx: OidcCtx, next: () => Promise<void>) => Promise<void>): unknown;
   Grant: OidcGrantClass;
 }
 
@@ -101,7 +122,9 @@ interface OidcCtx {
     result?: { consent?: { grantId?: string } };
     requestParamOIDCScopes: Set<string>;
     requestParamClaims: Set<string>;
+    body?: Record<string, unknown>;
   };
+  path: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,6 +413,24 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
   }
   const accountList = () => [...accountsById.values()];
 
+  const ipsilonLike = !opts.claimsInIdToken;
+  // Claims as they were at each grant's last authorization (Ipsilon's userinfo snapshot).
+  const snapshots = new Map<string, Record<string, unknown>>();
+  const liveClaims = (id: string): Record<string, unknown> => {
+    const account = accountsById.get(id);
+    if (!account) return { sub: id };
+    return {
+      sub: id,
+      nickname: account.username,
+      preferred_username: account.username,
+      name: account.name,
+      email: account.email,
+      email_verified: true,
+      groups: [...account.groups],
+      agreements: [...(account.agreements ?? [])],
+    };
+  };
+
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const signingJwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
 
@@ -420,13 +461,14 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
       groups: ['groups'],
       [FEDORA_AGREEMENTS_SCOPE]: ['agreements'],
     },
-    // Put scope-granted claims (groups, nickname, email...) in the ID token too, as Ipsilon does;
-    // by default oidc-provider keeps them for userinfo only when an access token is issued.
-    conformIdTokenClaims: false,
+    // true (Ipsilon): scope claims only from UserInfo whenever an access token is issued.
+    conformIdTokenClaims: ipsilonLike,
     responseTypes: ['code'],
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: false },
+      // Ipsilon honours the `claims` parameter: a claim named in its id_token member goes there.
+      claimsParameter: { enabled: true },
       revocation: {
         enabled: true,
         allowedPolicy: async (_ctx: OidcCtx, client: OidcClient, token: { clientId?: string }) =>
@@ -437,7 +479,7 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
     ttl: {
       AccessToken: 60 * 60,
       AuthorizationCode: 60,
-      IdToken: 60 * 60,
+      IdToken: ipsilonLike ? 600 : 60 * 60,
       RefreshToken: 24 * 60 * 60,
       Interaction: 60 * 60,
       Session: 24 * 60 * 60,
@@ -450,24 +492,14 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
     issueRefreshToken: async (_ctx: OidcCtx, client: OidcClient) => client.grantTypeAllowed('refresh_token'),
     clientBasedCORS: () => false,
     renderError,
-    findAccount: async (_ctx: OidcCtx, id: string) => {
+    findAccount: async (_ctx: OidcCtx, id: string, token?: { grantId?: string }) => {
       if (!accountsById.has(id)) return undefined;
       return {
         accountId: id,
-        // Read the account at claim time so setAccountGroups shows up at the next login/refresh.
+        // Live: setAccountGroups shows at the next refresh. Snapshot: at the next authorization.
         async claims() {
-          const account = accountsById.get(id);
-          if (!account) return { sub: id };
-          return {
-            sub: id,
-            nickname: account.username,
-            preferred_username: account.username,
-            name: account.name,
-            email: account.email,
-            email_verified: true,
-            groups: [...account.groups],
-            agreements: [...(account.agreements ?? [])],
-          };
+          const snapshot = opts.userinfo !== 'live' && token?.grantId ? snapshots.get(token.grantId) : undefined;
+          return snapshot ? structuredClone(snapshot) : liveClaims(id);
         },
       };
     },
@@ -485,12 +517,23 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
       if (scopes.length) grant.addOIDCScope(scopes.join(' '));
       const claims = [...oidc.requestParamClaims];
       if (claims.length) grant.addOIDCClaims(claims);
-      await grant.save();
+      // Each authorization takes a new snapshot of what UserInfo will say for its tokens.
+      snapshots.set(await grant.save(), liveClaims(accountId));
       return grant;
     },
   };
 
   const provider = new Provider(issuer, configuration);
+  if (ipsilonLike) {
+    // Ipsilon's refresh answer is access_token, token_type, refresh_token, expires_in: no ID token.
+    provider.use(async (ctx, next) => {
+      await next();
+      const body = ctx.body as Record<string, unknown> | undefined;
+      if (ctx.path === '/token' && ctx.oidc?.body?.grant_type === 'refresh_token' && body && typeof body === 'object') {
+        delete body.id_token;
+      }
+    });
+  }
   provider.on('server_error', (_ctx: unknown, err: unknown) => {
     console.error('[dev-oidc-issuer] server error:', err instanceof Error ? err.message : err);
   });
@@ -559,7 +602,8 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
     await provider.interactionFinished(
       req,
       res,
-      { login: { accountId: id, remember: true } },
+      // Ipsilon: acr "0", amr a JSON-encoded string, not an array.
+      { login: { accountId: id, remember: true, ...(ipsilonLike ? { acr: '0', amr: '[]' } : {}) } },
       { mergeWithLastSubmission: false },
     );
   }
@@ -588,8 +632,19 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
     await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   }
 
+  let fault: IssuerFault | null = null;
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (fault === 'frozen') return; // never answers; close() ends the connection
+    if (path === '/me' && fault === 'userinfo-down') {
+      res.destroy();
+      return;
+    }
+    if (path === '/me' && fault === 'userinfo-other-sub') {
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ sub: subjectFor('mallory'), nickname: 'mallory', groups: ['fdwg', 'fdwg-admins'] }));
+      return;
+    }
     const match = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|abort))?$/.exec(path);
     if (!match) {
       void providerHandler(req, res);
@@ -635,6 +690,9 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
         server.closeAllConnections();
       });
       return closing;
+    },
+    setFault(next: IssuerFault | null) {
+      fault = next;
     },
     setAccountGroups(username: string, groups: string[]) {
       const id = idByUsername.get(username);

@@ -95,6 +95,7 @@ async function embeddedRuntime(env: Env, policy: Policy): Promise<Runtime> {
         scopes: env.OIDC_SCOPES,
         usernameClaim: env.OIDC_USERNAME_CLAIM,
         groupsClaim: env.OIDC_GROUPS_CLAIM,
+        claimsSource: env.OIDC_CLAIMS_SOURCE,
       },
       analystDb: analystTarget(env, warehouseUrl),
       webhook: webhookConfig(env),

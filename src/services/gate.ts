@@ -64,10 +64,11 @@ export class GateService {
    * Called once per completed sign-in. Members get (or keep) their analyst record; anyone else is
    * refused and gets nothing but an audit event.
    */
-  async recordLogin(identity: Identity): Promise<Standing> {
+  async recordLogin(identity: Identity): Promise<{ standing: Standing; wasAnalyst: boolean }> {
     const standing = this.standing(identity);
     const staff = standing.auditor || standing.admin;
-    await this.db.transaction(async (tx) => {
+    return this.db.transaction(async (tx) => {
+      const [known] = await tx.select({ id: analysts.id }).from(analysts).where(eq(analysts.username, identity.username)).limit(1);
       if (standing.member) {
         const roleName = await analystRoleName(this.rolePrefix, identity.username);
         await tx
@@ -86,14 +87,8 @@ export class GateService {
           ? { groups: identity.groups }
           : { reason: 'not a member of any FDWG group', groups: identity.groups },
       });
+      return { standing, wasAnalyst: Boolean(known) };
     });
-    return standing;
-  }
-
-  async recordLogout(identity: Identity): Promise<void> {
-    await this.db.transaction((tx) =>
-      appendAudit(tx, { action: 'logout', actor: identity.username, subject: identity.username }),
-    );
   }
 
   async status(identity: Identity): Promise<GateStatus> {

@@ -40,13 +40,27 @@ function StepsTable(props: { steps: Step[]; pending: Step[]; id: string }) {
   );
 }
 
-export function AdminPage(ctx: PageContext & { result: ReconcileResult; lastApplied: LastApplied | null }) {
+export function AdminPage(ctx: PageContext & { result: ReconcileResult; lastApplied: LastApplied | null; notice?: string }) {
   const r = ctx.result;
   const drift = r.steps.filter((s) => s.kind !== 'converge' && !s.afterCommit);
   const v = r.version;
   return (
     <Layout {...ctx}>
       <h1>Admin</h1>
+      {ctx.notice ? (
+        <div class="card" role="status">
+          <span class="ok">{ctx.notice}</span>
+        </div>
+      ) : null}
+      <div class="card" id="sessions">
+        <h2>End someone's sessions</h2>
+        <p>Signs a person out of the gate everywhere at once; their next request needs a new sign-in.</p>
+        <form method="post" action="/admin/sessions/end">
+          <input type="hidden" name="_csrf" value={ctx.csrf ?? ''} />
+          <label for="end-username">Username</label> <input id="end-username" name="username" required autocomplete="off" />{' '}
+          <button type="submit">End sessions</button>
+        </form>
+      </div>
       <div class="card" id="policy-version">
         <h2>Policy in force</h2>
         <dl class="kv">

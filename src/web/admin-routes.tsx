@@ -4,7 +4,9 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import type pg from 'pg';
-import { pageContext } from './context.js';
+import { z } from 'zod';
+import { formBody } from '../api/validate.js';
+import { formIdentity, pageContext } from './context.js';
 import type { AppConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import type { AppEnv } from '../types.js';
@@ -38,8 +40,17 @@ export function adminWebRoutes(config: AppConfig, deps: { controlPool: pg.Pool }
         {...await pageContext(c, config, 'Admin', { current: '/admin', wide: true })}
         result={result}
         lastApplied={last}
+        notice={c.req.query('ended') === undefined ? undefined : `Sessions ended: ${Number(c.req.query('ended')) || 0}.`}
       />,
     );
+  });
+
+  // Ends every gate session of a person at once (a stolen laptop, a leaver the issuer still lists).
+  web.post('/sessions/end', async (c) => {
+    const form = await formBody(c, z.object({ _csrf: z.string(), username: z.string().trim().min(1, 'a username').max(255) }));
+    const admin = await formIdentity(c, config, form._csrf);
+    const ended = await c.get('services').sessions.endAllFor(form.username, 'admin', admin.username);
+    return c.redirect(`/admin?ended=${ended}#sessions`, 303);
   });
   return web;
 }

@@ -16,12 +16,13 @@ export async function pageContext(
   opts: { current?: string; wide?: boolean } = {},
 ): Promise<PageContext> {
   const identity = c.get('identity');
+  const session = c.get('session');
   return {
     title,
     demo: config.demo,
     identity,
     nonce: c.get('secureHeadersNonce'),
-    csrf: identity ? await csrfToken(config.sessionSecret, identity) : undefined,
+    csrf: session ? await csrfToken(config.sessionSecret, session.id) : undefined,
     standing: identity ? c.get('services').gate.standing(identity) : undefined,
     current: opts.current,
     wide: opts.wide,
@@ -31,7 +32,8 @@ export async function pageContext(
 /** Unsafe form posts need a session and a valid token. */
 export async function formIdentity(c: Context<AppEnv>, config: AppConfig, token: string): Promise<Identity> {
   const identity = c.get('identity');
-  if (!identity) throw new AppError('unauthenticated', 'Your session has ended. Sign in again.');
-  await verifyFormToken(config.sessionSecret, identity, token);
+  const session = c.get('session');
+  if (!identity || !session) throw new AppError('unauthenticated', 'Your session has ended. Sign in again.');
+  await verifyFormToken(config.sessionSecret, session.id, token);
   return identity;
 }

@@ -4,7 +4,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { ttlSeconds } from '../api/schemas.js';
 import { formBody } from '../api/validate.js';
-import type { Oidc } from '../auth/oidc.js';
+import { endAccessOfLeaver, type Oidc } from '../auth/oidc.js';
 import type { AppConfig } from '../config.js';
 import type { Policy } from '../policy/schema.js';
 import { connectionSnippets } from '../services/connection.js';
@@ -87,20 +87,18 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
 
   web.get('/auth/login', oidc.login, (c) => c.redirect('/'));
 
-  web.get('/auth/callback', async (c) => {
-    const { response, identity } = await oidc.callback(c);
-    const { gate, credentials } = c.get('services');
-    const standing = await gate.recordLogin(identity);
-    if (!standing.member) await credentials.revokeIfNoLongerMember(identity);
-    return response;
-  });
+  web.get('/auth/callback', (c) =>
+    oidc.callback(c, async (identity, sessionId) => {
+      const { gate } = c.get('services');
+      const { standing, wasAnalyst } = await gate.recordLogin(identity);
+      if (!standing.member && wasAnalyst) await endAccessOfLeaver(c, identity, sessionId);
+    }),
+  );
 
   web.post('/auth/logout', async (c) => {
     const form = await formBody(c, csrfOnly);
     const identity = await formIdentity(c, config, form._csrf);
-    const next = await oidc.logout(c);
-    await c.get('services').gate.recordLogout(identity);
-    return c.redirect(next, 303);
+    return c.redirect(await oidc.logout(c, identity), 303);
   });
 
   return web;

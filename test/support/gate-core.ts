@@ -9,7 +9,7 @@ import type { Services } from '../../src/types.js';
 import { type AppConfig, FEDORA_SCOPES } from '../../src/config.js';
 import { createPool } from '../../src/db/client.js';
 import { demoAccounts } from '../../src/dev/demo-accounts.js';
-import { type DevIssuer, startDevIssuer } from '../../src/dev/oidc-issuer.js';
+import { type DevIssuer, type DevIssuerOptions, startDevIssuer } from '../../src/dev/oidc-issuer.js';
 import { createLogger } from '../../src/log.js';
 import { prepareDatabases, urlWith } from '../../src/node/databases.js';
 import { loadPolicy } from '../../src/policy/load.js';
@@ -42,13 +42,15 @@ export interface TestGate {
 export interface GateOptions {
   demoMessages?: number;
   policy?: (p: Policy) => Policy;
-  config?: Partial<AppConfig>;
+  config?: Partial<Omit<AppConfig, 'oidc'>> & { oidc?: Partial<AppConfig['oidc']> };
   /** Receives every log line (default: kept in `logs`). */
   logSink?: (line: string) => void;
   /** Called with the pools before the first request (benches attach tracing here). */
   onPools?: (pools: { control: pg.Pool; warehouse: pg.Pool }) => void;
   /** More origins that may use this gate's OIDC client (another runtime serving the same app). */
   alsoServedAt?: string[];
+  /** The issuer's shape; default Ipsilon's (claims from UserInfo only, a snapshot at sign-in). */
+  issuer?: Pick<DevIssuerOptions, 'claimsInIdToken' | 'userinfo'>;
 }
 
 const uniqueSuffix = () => randomBytes(4).toString('hex');
@@ -86,7 +88,9 @@ export async function startGateOn(superuserUrl: string, opts: GateOptions = {}):
       },
     ],
     accounts: demoAccounts,
+    ...opts.issuer,
   });
+  const { oidc: oidcOverrides, ...configOverrides } = opts.config ?? {};
   const config: AppConfig = {
     publicUrl,
     demo: true,
@@ -99,9 +103,10 @@ export async function startGateOn(superuserUrl: string, opts: GateOptions = {}):
       scopes: FEDORA_SCOPES,
       usernameClaim: 'nickname',
       groupsClaim: 'groups',
+      ...oidcOverrides,
     },
     analystDb: { host: '127.0.0.1', port: Number(new URL(adminUrl()).port), database: warehouseDatabase },
-    ...opts.config,
+    ...configOverrides,
   };
   const logs: string[] = [];
   const controlPool = createPool(controlUrl);
