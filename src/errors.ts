@@ -10,6 +10,7 @@ export const errorStatus = {
   agreement_required: 403,
   not_found: 404,
   conflict: 409,
+  payload_too_large: 413,
   idp_unavailable: 503,
   db_unavailable: 503,
   internal: 500,

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { type ChainMonitor, eventDetail, nextCursor, parseAuditQuery, searchEvents } from '../audit/query.js';
 import { controlDb } from '../db/client.js';
 import { AppError } from '../errors.js';
+import { bigintId, printable } from './schemas.js';
 import type { AppEnv } from '../types.js';
 
 export interface AuditRouteDeps {
@@ -22,10 +23,11 @@ export function requireAuditor(c: Context<AppEnv>) {
   return identity;
 }
 
-/** Event ids in paths: a positive integer, else a 400 (never a database error). */
+/** Event ids in paths: a positive bigserial id, else a 400 (never a database error). */
 export function eventIdParam(value: string): number {
-  if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw new AppError('bad_request', `Invalid event id "${value.slice(0, 40)}": a positive integer`);
-  return Number(value);
+  const id = bigintId.safeParse(value);
+  if (!id.success) throw new AppError('bad_request', `Invalid event id "${printable(value)}": ${id.error.issues[0]!.message}`);
+  return id.data;
 }
 
 export function auditApiRoutes(deps: AuditRouteDeps) {

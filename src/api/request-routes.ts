@@ -4,14 +4,15 @@ import { Hono, type Context } from 'hono';
 import { AppError } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
 import type { AppEnv } from '../types.js';
-import { emptyBody, grantRevoke, piiRequestCreate, piiReview } from './schemas.js';
+import { emptyBody, grantRevoke, int4Id, piiRequestCreate, piiReview, printable } from './schemas.js';
 import { jsonBody } from './validate.js';
 
-/** Ids in paths: a positive integer, else a 400 (never a database error). */
+/** Ids in paths: a PostgreSQL integer (1 to 2147483647), else a 400 (never a database error). */
 export function pathId(c: Context, name = 'id'): number {
   const raw = c.req.param(name) ?? '';
-  if (!/^\d{1,9}$/.test(raw) || Number(raw) < 1) throw new AppError('bad_request', `Invalid id "${raw.slice(0, 40)}": a positive integer.`);
-  return Number(raw);
+  const id = int4Id.safeParse(raw);
+  if (!id.success) throw new AppError('bad_request', `Invalid id "${printable(raw)}": ${id.error.issues[0]!.message}.`);
+  return id.data;
 }
 
 export function requestApiRoutes(policy: Policy) {
@@ -23,8 +24,9 @@ export function requestApiRoutes(policy: Policy) {
     await next();
   });
 
-  api.get('/datasets', (c) =>
-    c.json({
+  api.get('/datasets', (c) => {
+    c.get('services').requests.requireMember(c.get('identity')!);
+    return c.json({
       datasets: policy.pii_datasets.map((d) => ({
         name: d.name,
         description: d.description,
@@ -34,8 +36,8 @@ export function requestApiRoutes(policy: Policy) {
         minPurposeLength: d.min_purpose_length,
       })),
       reviewWindowSeconds: policy.requests.review_window,
-    }),
-  );
+    });
+  });
 
   api.post('/requests', async (c) => {
     const body = await jsonBody(c, piiRequestCreate);

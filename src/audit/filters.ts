@@ -2,25 +2,24 @@
 import { type SQL, and, desc, eq, gte, lt, lte, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { auditEvents } from '../db/schema.js';
+import { int4Id, isoInstant, safeText, TIMESTAMP_MAX, TIMESTAMP_MIN } from '../api/schemas.js';
 import { auditActions } from './log.js';
 
-const isoTime = z
-  .string()
-  .refine((s) => !Number.isNaN(Date.parse(s)), 'an ISO-8601 date or time')
-  .transform((s) => new Date(s));
 const blankToUndefined = (v: unknown) => (v === '' ? undefined : v);
 const opt = <T extends z.ZodType>(t: T) => z.preprocess(blankToUndefined, t.optional());
 
+// Query-string values, checked with the same building blocks as bodies and path ids: text
+// PostgreSQL can store, an integer id, a time PostgreSQL and JavaScript both represent.
 export const auditFilterSchema = z
   .object({
     /** The analyst the events are about. */
-    analyst: opt(z.string().max(200)),
-    actor: opt(z.string().max(200)),
+    analyst: opt(safeText(200)),
+    actor: opt(safeText(200)),
     action: opt(z.enum(auditActions)),
-    dataset: opt(z.string().max(200)),
-    request: opt(z.coerce.number().int().positive()),
-    from: opt(isoTime),
-    to: opt(isoTime),
+    dataset: opt(safeText(200)),
+    request: opt(int4Id),
+    from: opt(isoInstant),
+    to: opt(isoInstant),
   })
   .refine((f) => !f.from || !f.to || f.from <= f.to, { message: 'from must not be after to', path: ['from'] });
 
@@ -46,7 +45,8 @@ export const AT_SKEW_MS = 3_600_000;
  */
 export function auditWhere(f: AuditFilter, beforeId?: number): SQL | undefined {
   const e = auditEvents;
-  const shifted = (d: Date, ms: number) => new Date(d.getTime() + ms).toISOString();
+  // Kept within the years 1..9999 the filter allows, so a bound near either end stays a valid timestamp.
+  const shifted = (d: Date, ms: number) => new Date(Math.min(Math.max(d.getTime() + ms, TIMESTAMP_MIN), TIMESTAMP_MAX)).toISOString();
   return and(
     f.analyst ? eq(e.subject, f.analyst) : undefined,
     f.actor ? eq(e.actor, f.actor) : undefined,

@@ -5,6 +5,7 @@ import { type SQL, and, asc, count, desc, eq, gt, inArray, lt, max, min, or, sql
 import type pg from 'pg';
 import type { ControlDb } from '../db/client.js';
 import { auditEvents, piiReadStatements } from '../db/schema.js';
+import { STORABLE_TEXT_MESSAGE, bigintId, isStorableText } from '../api/schemas.js';
 import { AppError } from '../errors.js';
 import { type AuditFilter, auditFilterSchema, auditWhere, newestFirst } from './filters.js';
 import { type ChainStatus, verifyChain } from './verify.js';
@@ -55,8 +56,9 @@ const describe = (issues: { path: PropertyKey[]; message: string }[]) =>
 
 const positiveId = (name: string, v: string | undefined): number | undefined => {
   if (v === undefined || v === '') return undefined;
-  if (!/^\d{1,15}$/.test(v) || Number(v) < 1) throw new AppError('bad_request', `Invalid query: ${name}: a positive event id`);
-  return Number(v);
+  const id = bigintId.safeParse(v);
+  if (!id.success) throw new AppError('bad_request', `Invalid query: ${name}: a positive event id`);
+  return id.data;
 };
 
 export interface ParsedAuditQuery {
@@ -204,8 +206,16 @@ export async function eventDetail(db: ControlDb, id: number): Promise<EventDetai
 
 // --- Per-analyst timeline ----------------------------------------------------------------------
 
+/** A username from a path, before it is compared in SQL: a 400 for what no username can be. */
+function personName(username: string): string {
+  if (username.length > 200 || !isStorableText(username)) {
+    throw new AppError('bad_request', `That username is not valid: at most 200 characters, which ${STORABLE_TEXT_MESSAGE}.`);
+  }
+  return username;
+}
+
 /** Events by or about one person: what they did and what was done to their access. */
-export const byOrAbout = (username: string) => or(eq(e.subject, username), eq(e.actor, username))!;
+export const byOrAbout = (username: string) => or(eq(e.subject, personName(username)), eq(e.actor, username))!;
 
 export interface TimelineSummary {
   total: number;
@@ -214,7 +224,12 @@ export interface TimelineSummary {
   last: string | null;
 }
 
-export async function timelineSummary(db: ControlDb, username: string): Promise<TimelineSummary> {
+/** Refuses a bad username at once (synchronously: callers start it beside other queries). */
+export function timelineSummary(db: ControlDb, username: string): Promise<TimelineSummary> {
+  return summaryOf(db, personName(username));
+}
+
+async function summaryOf(db: ControlDb, username: string): Promise<TimelineSummary> {
   const rows = await db
     .select({
       action: e.action,

@@ -110,6 +110,14 @@ export class PiiRequestService {
 
   // --- Analyst ---------------------------------------------------------------------------------
 
+  /**
+   * PII requests are for FDWG members: the datasets, your requests, asking. Pages and API refuse
+   * anyone else (an outsider, an auditor) the same way.
+   */
+  requireMember(identity: Identity): void {
+    if (!this.gate.standing(identity).member) throw new AppError('not_admitted', 'PII requests are for FDWG members only.');
+  }
+
   async create(identity: Identity, draft: RequestDraft): Promise<RequestView> {
     const analyst = await this.gate.requireAdmitted(identity);
     const checked = checkRequest(this.policy, draft);
@@ -168,6 +176,7 @@ export class PiiRequestService {
   }
 
   async mine(identity: Identity): Promise<RequestView[]> {
+    this.requireMember(identity);
     const status = await this.gate.status(identity);
     if (!status.analyst) return [];
     return this.views(sql`r.analyst_id = ${status.analyst.id}`, 100);
