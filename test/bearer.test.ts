@@ -1,32 +1,39 @@
-// API callers without the browser cookie: a bearer JWT from the issuer, verified with jose.
+// API callers without the browser cookie: a bearer JWT from the issuer, verified with jose. An
+// Ipsilon ID token carries no username or groups, so against Fedora this path fails closed; an
+// issuer that does put them in the ID token (claimsInIdToken) can still use it.
 import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type TestGate, startTestGate } from './support/gate.js';
 import { HttpSession, signIn } from './support/http-session.js';
 
-let gate: TestGate;
+let gate: TestGate; // claims in the ID token (not Ipsilon)
+let ipsilon: TestGate;
 beforeAll(async () => {
-  gate = await startTestGate({ demoMessages: 200 });
+  [gate, ipsilon] = await Promise.all([
+    startTestGate({ demoMessages: 200, issuer: { claimsInIdToken: true, userinfo: 'live' } }),
+    startTestGate({ demoMessages: 200 }),
+  ]);
 });
 afterAll(async () => {
-  await gate?.close();
+  await Promise.all([gate?.close(), ipsilon?.close()]);
 });
 
 const b64url = (b: Buffer) => b.toString('base64url');
 
 /** A real authorization-code flow for the gate's client, stopped before the gate's callback. */
-async function idTokenFor(username: string): Promise<string> {
+async function idTokenFor(username: string, g: TestGate = gate, claims?: object): Promise<string> {
   const s = new HttpSession();
-  const meta = (await (await fetch(`${gate.issuer.issuer}/.well-known/openid-configuration`)).json()) as any;
+  const meta = (await (await fetch(`${g.issuer.issuer}/.well-known/openid-configuration`)).json()) as any;
   const verifier = b64url(randomBytes(32));
-  const redirectUri = `${gate.url}/auth/callback`;
+  const redirectUri = `${g.url}/auth/callback`;
   const authorize = new URL(meta.authorization_endpoint);
   for (const [k, v] of Object.entries({
-    client_id: gate.config.oidc.clientId,
+    client_id: g.config.oidc.clientId,
     redirect_uri: redirectUri,
     response_type: 'code',
-    scope: gate.config.oidc.scopes,
+    scope: g.config.oidc.scopes,
+    ...(claims ? { claims: JSON.stringify(claims) } : {}),
     state: b64url(randomBytes(8)),
     nonce: b64url(randomBytes(8)),
     code_challenge: b64url(createHash('sha256').update(verifier).digest()),
@@ -48,7 +55,7 @@ async function idTokenFor(username: string): Promise<string> {
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`${gate.config.oidc.clientId}:${gate.config.oidc.clientSecret}`).toString('base64')}`,
+      authorization: `Basic ${Buffer.from(`${g.config.oidc.clientId}:${g.config.oidc.clientSecret}`).toString('base64')}`,
     },
     body: new URLSearchParams({
       grant_type: 'authorization_code',
@@ -60,8 +67,8 @@ async function idTokenFor(username: string): Promise<string> {
   return ((await token.json()) as any).id_token;
 }
 
-const api = (path: string, token: string, init: RequestInit = {}) =>
-  fetch(`${gate.url}${path}`, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${token}` } });
+const api = (path: string, token: string, init: RequestInit = {}, g: TestGate = gate) =>
+  fetch(`${g.url}${path}`, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${token}` } });
 
 test('an ID token from the issuer works on the API without any cookie', async () => {
   // alice signs in once in the browser flow (creates her record), then uses the API with a token.
@@ -98,4 +105,18 @@ test('forged, foreign and malformed tokens are refused with 401 and a reason', a
   }
   const wrongScheme = await fetch(`${gate.url}/api/me`, { headers: { authorization: 'Basic abc' } });
   expect(wrongScheme.status).toBe(401);
+});
+
+test('an Ipsilon ID token (no username, no groups) is refused with 401 and the reason, never admitted with empty groups', async () => {
+  await signIn(new HttpSession(), ipsilon.url, 'alice', 'alice-demo');
+  const plain = await api('/api/me', await idTokenFor('alice', ipsilon), {}, ipsilon);
+  expect(plain.status).toBe(401);
+  expect(((await plain.json()) as any).error.message).toMatch(/no "nickname" claim/);
+  // Asking Ipsilon for the nickname in the ID token (claims parameter) still brings no groups.
+  const named = await idTokenFor('alice', ipsilon, { id_token: { nickname: null } });
+  const res = await api('/api/me', named, {}, ipsilon);
+  expect(res.status).toBe(401);
+  expect(((await res.json()) as any).error.message).toMatch(/no "groups" claim/);
+  const cred = await api('/api/credentials', named, { method: 'POST' }, ipsilon);
+  expect(cred.status).toBe(401);
 });

@@ -146,6 +146,12 @@ async function tokenRequest(params: Record<string, string>): Promise<Response> {
 const exchangeCode = (code: string, verifier: string) =>
   tokenRequest({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier });
 
+async function userinfo(accessToken: string): Promise<Record<string, unknown>> {
+  const res = await fetch(disco.userinfo_endpoint, { headers: { authorization: `Bearer ${accessToken}` } });
+  expect(res.status).toBe(200);
+  return (await res.json()) as Record<string, unknown>;
+}
+
 async function verifyIdToken(idToken: string, nonce?: string): Promise<JWTPayload & Record<string, unknown>> {
   const { payload, protectedHeader } = await jwtVerify(idToken, jwks, { issuer: issuer.issuer, audience: CLIENT_ID });
   expect(protectedHeader.alg).toBe('RS256');
@@ -154,9 +160,9 @@ async function verifyIdToken(idToken: string, nonce?: string): Promise<JWTPayloa
 }
 
 /** Full login for a fresh (or given) browser; returns the tokens and the verified ID token claims. */
-async function loginAs(username: string, password: string, opts: { browser?: HttpSession; scope?: string } = {}) {
+async function loginAs(username: string, password: string, opts: { browser?: HttpSession; scope?: string; extra?: Record<string, string> } = {}) {
   const browser = opts.browser ?? new HttpSession();
-  const { res, verifier, state, nonce } = await startAuthorization(browser, opts.scope);
+  const { res, verifier, state, nonce } = await startAuthorization(browser, opts.scope, opts.extra);
   const page = await follow(browser, res);
   expect(page.res.status).toBe(200);
   const html = await page.res.text();
@@ -208,49 +214,50 @@ describe('dev OIDC issuer', () => {
     }
   });
 
-  test('alice logs in: code at the redirect_uri, verified ID token with nickname, email and groups', async () => {
+  test('alice logs in as at Ipsilon: the ID token holds no scope claims, 600 s, acr "0", amr a JSON string; UserInfo has them', async () => {
     const { tokens, claims } = await loginAs('alice', 'alice-demo');
     expect(tokens.token_type).toBe('Bearer');
-    expect(claims.nickname).toBe('alice');
-    expect(claims.preferred_username).toBe('alice');
-    expect(claims.email).toBe('alice@example.org');
-    expect(claims.name).toBe('Alice Analyst');
-    expect(claims.groups).toEqual(['fdwg']);
-    expect(claims.agreements).toEqual(['FPCA']);
+    for (const name of ['nickname', 'preferred_username', 'email', 'name', 'groups', 'agreements']) expect(claims[name]).toBeUndefined();
     expect(typeof claims.sub).toBe('string');
     expect(claims.sub).not.toBe('alice');
-    expect(claims.exp! - claims.iat!).toBe(3600);
+    expect(claims.exp! - claims.iat!).toBe(600);
+    expect(claims.acr).toBe('0');
+    expect(claims.amr).toBe('[]');
 
-    // The same claims are available from userinfo.
-    const ui = await fetch(disco.userinfo_endpoint, { headers: { authorization: `Bearer ${tokens.access_token}` } });
-    expect(ui.status).toBe(200);
-    const info = (await ui.json()) as Record<string, unknown>;
-    expect(info).toMatchObject({ sub: claims.sub, nickname: 'alice', email: 'alice@example.org', groups: ['fdwg'] });
+    const info = await userinfo(tokens.access_token);
+    expect(info).toMatchObject({ sub: claims.sub, nickname: 'alice', email: 'alice@example.org', name: 'Alice Analyst', groups: ['fdwg'], agreements: ['FPCA'] });
+  });
+
+  test('a claim asked for by name in the claims parameter\'s id_token member goes into the ID token', async () => {
+    const { claims } = await loginAs('alice', 'alice-demo', { extra: { claims: JSON.stringify({ id_token: { nickname: null } }) } });
+    expect(claims.nickname).toBe('alice');
+    expect(claims.groups).toBeUndefined();
   });
 
   test('the plain `groups` scope also yields the groups claim; without a groups scope there is none', async () => {
     const plain = await loginAs('bob', 'bob-demo', { scope: 'openid email profile groups' });
-    expect(plain.claims.groups).toEqual(['fdwg', 'fdwg-approvers']);
-    expect(plain.claims.nickname).toBe('bob');
-    expect(plain.claims.agreements).toBeUndefined();
+    const info = await userinfo(plain.tokens.access_token);
+    expect(info.groups).toEqual(['fdwg', 'fdwg-approvers']);
+    expect(info.nickname).toBe('bob');
+    expect(info.agreements).toBeUndefined();
 
     const none = await loginAs('carol', 'carol-demo', { scope: 'openid email profile' });
-    expect(none.claims.nickname).toBe('carol');
-    expect(none.claims.groups).toBeUndefined();
+    const noneInfo = await userinfo(none.tokens.access_token);
+    expect(noneInfo.nickname).toBe('carol');
+    expect(noneInfo.groups).toBeUndefined();
   });
 
-  test('a refresh token is issued without offline_access and the refresh grant works', async () => {
+  test('a refresh token is issued without offline_access; the refresh answers with no ID token, as Ipsilon does', async () => {
     const { tokens, claims } = await loginAs('alice', 'alice-demo');
     expect(tokens.refresh_token).toBeTruthy();
     expect(tokens.scope.split(' ')).not.toContain('offline_access');
     const res = await tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! });
     expect(res.status).toBe(200);
-    const refreshed = (await res.json()) as TokenResponse;
+    const refreshed = (await res.json()) as Partial<TokenResponse>;
     expect(refreshed.access_token).toBeTruthy();
-    const again = await verifyIdToken(refreshed.id_token);
-    expect(again.sub).toBe(claims.sub);
-    expect(again.nickname).toBe('alice');
-    expect(again.groups).toEqual(['fdwg']);
+    expect(refreshed.refresh_token).toBeTruthy();
+    expect(refreshed.id_token).toBeUndefined();
+    expect(await userinfo(refreshed.access_token!)).toMatchObject({ sub: claims.sub, nickname: 'alice', groups: ['fdwg'] });
   });
 
   test('a wrong password re-renders the login with an error and issues no code', async () => {
@@ -307,16 +314,16 @@ describe('dev OIDC issuer', () => {
     expect(((await tokenRes.json()) as { error: string }).error).toBe('invalid_grant');
   });
 
-  test('setAccountGroups changes the groups claim at the next login (and at refresh)', async () => {
+  test('setAccountGroups shows at the next sign-in; a refresh still sees the snapshot of its sign-in (Ipsilon)', async () => {
     const first = await loginAs('mallory', 'mallory-demo');
-    expect(first.claims.groups).toEqual(['packager']);
+    expect((await userinfo(first.tokens.access_token)).groups).toEqual(['packager']);
     issuer.setAccountGroups('mallory', ['packager', 'fdwg']);
     try {
       const second = await loginAs('mallory', 'mallory-demo');
-      expect(second.claims.groups).toEqual(['packager', 'fdwg']);
+      expect((await userinfo(second.tokens.access_token)).groups).toEqual(['packager', 'fdwg']);
       const res = await tokenRequest({ grant_type: 'refresh_token', refresh_token: first.tokens.refresh_token! });
       const refreshed = (await res.json()) as TokenResponse;
-      expect((await verifyIdToken(refreshed.id_token)).groups).toEqual(['packager', 'fdwg']);
+      expect((await userinfo(refreshed.access_token)).groups).toEqual(['packager']);
     } finally {
       issuer.setAccountGroups('mallory', ['packager']);
     }
@@ -407,5 +414,34 @@ describe('dev OIDC issuer', () => {
     const started = Date.now();
     await other.close();
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('dev OIDC issuer, the kinder shape of other issuers (claimsInIdToken, live UserInfo)', () => {
+  test('scope claims in the ID token, 3600 s, and a refresh that returns an ID token with the groups of now', async () => {
+    const kind = await startDevIssuer({
+      port: await freePort(),
+      clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [REDIRECT_URI], post_logout_redirect_uris: [POST_LOGOUT_URI] }],
+      accounts: demoAccounts,
+      claimsInIdToken: true,
+      userinfo: 'live',
+    });
+    const saved = { issuer, disco, jwks };
+    try {
+      issuer = kind;
+      disco = (await (await fetch(`${kind.issuer}/.well-known/openid-configuration`)).json()) as Discovery;
+      jwks = createRemoteJWKSet(new URL(disco.jwks_uri));
+      const { tokens, claims } = await loginAs('alice', 'alice-demo');
+      expect(claims).toMatchObject({ nickname: 'alice', groups: ['fdwg'], email: 'alice@example.org' });
+      expect(claims.exp! - claims.iat!).toBe(3600);
+      kind.setAccountGroups('alice', ['packager']);
+      const res = await tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! });
+      const refreshed = (await res.json()) as TokenResponse;
+      expect((await verifyIdToken(refreshed.id_token)).groups).toEqual(['packager']);
+      expect((await userinfo(refreshed.access_token)).groups).toEqual(['packager']);
+    } finally {
+      ({ issuer, disco, jwks } = saved);
+      await kind.close();
+    }
   });
 });

@@ -454,7 +454,10 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
     scopes: ['openid', 'offline_access'],
     // Every key with a claim list also becomes a supported scope (listed in discovery).
     claims: {
-      openid: ['sub'],
+      acr: null,
+      sid: null,
+      // Ipsilon puts acr, amr and auth_time into every ID token, asked for or not.
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       profile: ['name', 'nickname', 'preferred_username'],
       email: ['email', 'email_verified'],
       [FEDORA_GROUPS_SCOPE]: ['groups'],
@@ -464,6 +467,8 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
     // true (Ipsilon): scope claims only from UserInfo whenever an access token is issued.
     conformIdTokenClaims: ipsilonLike,
     responseTypes: ['code'],
+    // Ipsilon's discovery: acr_values_supported ["0"], and every ID token says acr "0".
+    acrValues: ['0'],
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: false },
