@@ -103,9 +103,20 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   });
 
   app.get('/healthz', async (c) => {
-    const check = async (name: string, fn: () => Promise<unknown>) => {
+    // Each check gets HEALTH_CHECK_MS: a frozen database (connections accepted, nothing answered)
+    // must make this a prompt 503, not a request that hangs as long as the freeze.
+    const HEALTH_CHECK_MS = 2_000;
+    const within = <T,>(work: Promise<T>, ms = HEALTH_CHECK_MS) =>
+      new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+        work.then(
+          (v) => (clearTimeout(timer), resolve(v)),
+          (e) => (clearTimeout(timer), reject(e)),
+        );
+      });
+    const check = async (name: 'control' | 'warehouse', fn: () => Promise<unknown>) => {
       try {
-        await fn();
+        await within(fn());
         return [name, { ok: true }] as const;
       } catch (err) {
         // The reason goes to the log, not to this unauthenticated endpoint.
@@ -114,18 +125,19 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       }
     };
     const [control, warehouse, pgaudit] = await Promise.all([
-      check('control', () => deps.controlPool.query('SELECT 1')),
+      check('control', () => deps.controlPool.query({ text: 'SELECT 1', query_timeout: HEALTH_CHECK_MS } as pg.QueryConfig)),
       check('warehouse', () => services.provisioner.ping()),
       // Informational only: whether PostgreSQL logs PII reads never decides readiness.
-      pgauditStatus(deps.warehousePool, services.provisioner.roles.piiAudit).catch(() => ({
+      within(pgauditStatus(deps.warehousePool, services.provisioner.roles.piiAudit)).catch(() => ({
         available: false,
         role: null,
         detail: 'The pgaudit status could not be read.',
       })),
     ]);
+    const down = [control, warehouse].filter(([, r]) => !r.ok).map(([name]) => name);
     const checks = Object.fromEntries([control, warehouse]);
-    const ready = Object.values(checks).every((x) => (x as { ok: boolean }).ok);
-    return c.json({ status: ready ? 'ready' : 'unavailable', checks: { ...checks, pgaudit }, demo: config.demo }, ready ? 200 : 503);
+    const ready = down.length === 0;
+    return c.json({ status: ready ? 'ready' : 'unavailable', down, checks: { ...checks, pgaudit }, demo: config.demo }, ready ? 200 : 503);
   });
 
   app.use('*', sameOrigin(config.publicUrl));
@@ -158,7 +170,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       not_admitted: 'Not admitted',
       forbidden: 'Not allowed',
       idp_unavailable: 'Sign-in service unavailable',
-      db_unavailable: 'Warehouse unavailable',
+      db_unavailable: 'Database unavailable',
+      payload_too_large: 'Too large',
       csrf_failed: 'Request refused',
       unauthenticated: 'Please sign in',
       bad_request: 'That did not work',

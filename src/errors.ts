@@ -41,13 +41,40 @@ export function errorBody(err: AppError, requestId?: string): ErrorBody {
   return { error: { code: err.code, message: err.message, requestId, ...(err.details ? { details: err.details } : {}) } };
 }
 
+// Failures that mean "a database (or the way to it) is not answering", never the request's fault:
+// node's socket errors, pg's own timeouts and lost connections, and PostgreSQL's connection
+// exceptions (08), shutdowns (57P01-57P03), cancellation by statement_timeout (57014) and lack
+// of resources (53).
+const UNAVAILABLE_CODES = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|ENOTFOUND|EAI_AGAIN|57P0[123]|57014|08\w{3}|53\w{3})$/;
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Connection ended unexpectedly/;
+
+/** The error and what it wraps: drizzle puts the pg error in `cause`, net puts several in `errors`. */
+function* causeChain(err: unknown): Generator<unknown> {
+  const seen = new Set<unknown>();
+  const queue = [err];
+  while (queue.length > 0 && seen.size < 16) {
+    const e = queue.shift();
+    if (e === null || e === undefined || seen.has(e)) continue;
+    seen.add(e);
+    yield e;
+    if (typeof e === 'object') {
+      queue.push((e as { cause?: unknown }).cause);
+      const inner = (e as { errors?: unknown }).errors;
+      if (Array.isArray(inner)) queue.push(...inner);
+    }
+  }
+}
+
 /** Network-level failures of a database or the issuer are "unavailable", never a bare 500. */
 export function classifyUnexpected(err: unknown): AppError {
-  if (err instanceof AppError) return err;
-  const code = (err as { code?: string })?.code ?? '';
-  const msg = err instanceof Error ? err.message : '';
-  if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|57P01|57P03|08\w{3})$/.test(code) || /Connection terminated|connect ECONNREFUSED/.test(msg)) {
-    return new AppError('db_unavailable', 'A database the gate needs is not answering. Try again in a minute.');
+  for (const e of causeChain(err)) {
+    if (e instanceof AppError) return e;
+    const code = String((e as { code?: unknown }).code ?? '');
+    const msg = e instanceof Error ? e.message : '';
+    if (UNAVAILABLE_CODES.test(code) || UNAVAILABLE_MESSAGES.test(msg)) {
+      return new AppError('db_unavailable', 'A database the gate needs is not answering. Try again in a minute.');
+    }
   }
   return new AppError('internal', 'Something went wrong on our side. The error was logged.');
 }

@@ -4,7 +4,7 @@
 import { createApp, createServices } from './app.js';
 import type { Services } from './types.js';
 import { externalAppConfig, parseEnv } from './config.js';
-import { createPool } from './db/client.js';
+import { SERVING_POOL_TIMEOUTS, createPool } from './db/client.js';
 import { parsePolicy } from './policy/parse.js';
 import agreement202611 from '../policies/agreements/2026-11.md';
 import policyText from '../policies/policy.yaml';
@@ -33,8 +33,8 @@ function build(env: WorkerEnv, ctx: Ctx) {
   const deps = {
     config: parsed.config,
     policy,
-    controlPool: createPool(parsed.controlUrl, 2),
-    warehousePool: createPool(parsed.warehouseUrl, 2),
+    controlPool: createPool(parsed.controlUrl, 2, SERVING_POOL_TIMEOUTS),
+    warehousePool: createPool(parsed.warehouseUrl, 2, SERVING_POOL_TIMEOUTS),
   };
   const services: Services = createServices(deps);
   const close = () => ctx.waitUntil(Promise.allSettled([deps.controlPool.end(), deps.warehousePool.end()]));
