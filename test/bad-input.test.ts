@@ -163,6 +163,9 @@ describe('numbers: JSON takes numbers only, a form field a decimal digit string 
     const ok = await postForm('alice', '/credentials', { _csrf: token, ttl: '3600' });
     expect(ok.status).toBe(201);
     await ok.text();
+    const asked = await postForm('alice', '/requests', { _csrf: reqToken, 'datasets[]': 'message_text', purpose: `${PURPOSE} ${PURPOSE}`, durationSeconds: '3600' });
+    expect([asked.status, asked.headers.get('location')]).toEqual([303, '/requests?done=created']);
+    expect((await control(`SELECT duration_seconds FROM pii_requests WHERE $1 = ANY(datasets)`, ['message_text']))[0].duration_seconds).toBe(3600);
   });
 });
 
