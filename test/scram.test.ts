@@ -92,9 +92,11 @@ describe('scramSha256Verifier against real PostgreSQL', () => {
   /** Creates a LOGIN role from a verifier; the plaintext never appears in SQL (or the server log). */
   async function createRole(verifier: string): Promise<string> {
     const role = `scram_t_${uniqueSuffix()}`;
-    await withClient(adminUrl(), (c) =>
-      c.query(`CREATE ROLE ${c.escapeIdentifier(role)} LOGIN PASSWORD ${c.escapeLiteral(verifier)}`),
-    );
+    await withClient(adminUrl(), async (c) => {
+      await c.query(`CREATE ROLE ${c.escapeIdentifier(role)} LOGIN PASSWORD ${c.escapeLiteral(verifier)}`);
+      // The gate's bootstrap revokes CONNECT on other databases from PUBLIC; this login needs one.
+      await c.query(`GRANT CONNECT ON DATABASE postgres TO ${c.escapeIdentifier(role)}`);
+    });
     created.push(role);
     return role;
   }
@@ -104,7 +106,7 @@ describe('scramSha256Verifier against real PostgreSQL', () => {
 
   afterAll(async () => {
     await withClient(adminUrl(), async (c) => {
-      for (const role of created) await c.query(`DROP ROLE IF EXISTS ${c.escapeIdentifier(role)}`);
+      for (const role of created) await c.query(`DROP OWNED BY ${c.escapeIdentifier(role)}; DROP ROLE IF EXISTS ${c.escapeIdentifier(role)}`);
     });
   });
 

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { createApp, createServices } from '../../src/app.js';
 import type { Services } from '../../src/types.js';
 import { type AppConfig, FEDORA_SCOPES } from '../../src/config.js';
-import { createPool } from '../../src/db/client.js';
+import { SERVING_POOL_TIMEOUTS, createPool } from '../../src/db/client.js';
 import { demoAccounts } from '../../src/dev/demo-accounts.js';
 import { type DevIssuer, type DevIssuerOptions, startDevIssuer } from '../../src/dev/oidc-issuer.js';
 import { createLogger } from '../../src/log.js';
@@ -109,8 +109,9 @@ export async function startGateOn(superuserUrl: string, opts: GateOptions = {}):
     ...configOverrides,
   };
   const logs: string[] = [];
-  const controlPool = createPool(controlUrl);
-  const warehousePool = createPool(warehouseUrl);
+  // The serving gate's pool settings (timeouts), so tests see what production does.
+  const controlPool = createPool(controlUrl, 10, SERVING_POOL_TIMEOUTS);
+  const warehousePool = createPool(warehouseUrl, 10, SERVING_POOL_TIMEOUTS);
   opts.onPools?.({ control: controlPool, warehouse: warehousePool });
   const deps = { config, policy, controlPool, warehousePool, logger: createLogger('debug', opts.logSink ?? ((l) => logs.push(l))) };
   const services = createServices(deps);
