@@ -351,14 +351,21 @@ describe('locking and the audit trail', () => {
   });
 
   test('a scheduled run (try-lock) skips while another reconciler holds the lock', async () => {
-    const holder = await dbaPool.connect();
+    // Another reconciler, paused behind an in-flight gate change (which holds the role-change lock shared).
+    const change = await gate.controlPool.connect();
+    await change.query('BEGIN');
+    await holdRoleChangeLock(controlDb(change as unknown as pg.Pool));
+    const other = asDba({ apply: true, actor: 'test:other' });
     try {
-      await holder.query('BEGIN');
-      await holder.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`fdwg-access-gate:reconcile:${gate.prefix}`]);
-      expect((await asGate({ apply: true, tryLock: true })).skipped).toBe('locked');
+      const waiting = () =>
+        withClient(gate.controlAdminUrl, async (c) => (await c.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)).rows[0].n);
+      await expect.poll(waiting, { timeout: 5_000 }).toBeGreaterThan(0);
+      const skipped = await asGate({ apply: true, tryLock: true });
+      expect(skipped).toMatchObject({ skipped: 'locked', lockBusy: { lock: 'reconcile', holders: [{ user: gate.roles.gate, applicationName: expect.stringContaining('test:other') }] } });
     } finally {
-      await holder.query('ROLLBACK');
-      holder.release();
+      await change.query('ROLLBACK');
+      change.release();
+      await other;
     }
     expect((await asGate({ apply: true, tryLock: true })).skipped).toBeUndefined();
   });

@@ -1,5 +1,6 @@
 // Node: the gate reconciles its own roles at start and then on an interval. Several gateway
-// instances may run this at once: a run skips when another instance holds the reconcile lock.
+// instances may run this at once: a run skips when another reconciler holds the reconcile lock.
+// A skip is a warning (drift waits meanwhile), and several in a row are audited (Reconciler).
 import type { Logger } from '../log.js';
 import type { Reconciler } from '../reconcile/service.js';
 import { every } from './every.js';
@@ -7,8 +8,13 @@ import { every } from './every.js';
 export function startReconciling(reconciler: Reconciler, logger: Logger, intervalMs: number): () => Promise<void> {
   return every('reconcile', intervalMs, logger, async () => {
     const r = await reconciler.runScheduled();
-    if (r.skipped) logger.debug('reconcile skipped: another instance holds the lock');
-    else if (r.applied.length > 0 || r.pending.length > 0) {
+    if (r.skipped) {
+      logger.warn('reconcile skipped: its lock is held by another session', {
+        consecutive: r.skippedInARow,
+        lock: r.lockBusy?.lock,
+        holders: r.lockBusy?.holders,
+      });
+    } else if (r.applied.length > 0 || r.pending.length > 0) {
       logger.info('reconcile', { applied: r.applied.length, pending: r.pending.length, policy: r.version.label });
     }
   });

@@ -9,7 +9,7 @@ import { and, desc, eq } from 'drizzle-orm';
 import type pg from 'pg';
 import { appendAudit, appendAuditMany } from '../audit/log.js';
 import { controlDb } from '../db/client.js';
-import { takeRoleChangeLock } from '../db/role-change-lock.js';
+import { type LockHolder, LockBusyError, takeReconcilerLocks } from '../db/role-change-lock.js';
 import { auditEvents } from '../db/schema.js';
 import type { Policy } from '../policy/schema.js';
 import { type PolicyVersion, policyVersion } from '../policy/version.js';
@@ -29,8 +29,14 @@ export interface ReconcileDeps {
 
 export interface ReconcileOptions {
   apply?: boolean;
-  /** Scheduled runs: skip (rather than queue) when another instance holds the lock. */
+  /** Scheduled runs: skip (rather than queue) when another reconciler holds the lock. */
   tryLock?: boolean;
+  /**
+   * The longest wait for the reconciler's locks (both in the control database, out of analysts'
+   * reach): another reconciler's run, gate changes in flight. Then a run fails (LockBusyError, naming
+   * the holders), or skips with tryLock. Default 30 s.
+   */
+  lockWaitMs?: number;
   /** Audit actor; default system:reconciler. */
   actor?: string;
   /** Drift already audited by this process (scheduled runs): not audited again. Updated in place. */
@@ -52,9 +58,13 @@ export interface ReconcileResult {
   leakGuard: { ran: boolean; hits: LeakHit[] };
   /** Another reconciler held the lock (tryLock only): nothing was read or done. */
   skipped?: 'locked';
+  /** With `skipped`: which lock stayed taken and who held it, as far as pg_locks shows. */
+  lockBusy?: { lock: LockBusyError['lock']; holders: LockHolder[] };
+  /** Scheduled runs (Reconciler): how many runs in a row skipped, this one included. */
+  skippedInARow?: number;
 }
 
-export const lockKey = (prefix: string) => `fdwg-access-gate:reconcile:${prefix}`;
+export const DEFAULT_LOCK_WAIT_MS = 30_000;
 
 export const isDrift = (s: Step) => s.kind !== 'converge' && !s.afterCommit;
 
@@ -76,28 +86,39 @@ export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}
   const version = await policyVersion(policy);
   const gateRole = managedRoles(prefix).gate;
   const governed = [...policy.tiers.pseudonymized.schemas, ...policy.tiers.pii.schemas];
-  const client = await deps.warehouse.connect();
-  let open = false;
-  let releaseRoleChanges: (() => Promise<void>) | null = null;
+  const actor = opts.actor ?? 'system:reconciler';
+  // One reconciler at a time, and in-flight gate changes (a credential issued, a PII grant approved
+  // or ended) finish first and none starts until this run is done: the two states read below are
+  // settled. Both locks are in the control database, where analysts cannot connect.
+  let releaseLocks: () => Promise<void>;
   try {
+    releaseLocks = await takeReconcilerLocks(deps.control, {
+      apply: opts.apply === true,
+      tryOnly: opts.tryLock,
+      waitMs: opts.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
+      label: `fdwg-access-gate reconciler ${actor}`,
+    });
+  } catch (err) {
+    if (!(opts.tryLock && err instanceof LockBusyError)) throw err;
+    const none: Step[] = [];
+    return {
+      version,
+      executor: { user: '', superuser: false },
+      steps: none,
+      applied: none,
+      pending: none,
+      withheld: none,
+      leakGuard: { ran: false, hits: [] },
+      skipped: 'locked',
+      lockBusy: { lock: err.lock, holders: err.holders },
+    };
+  }
+  let client: pg.PoolClient | null = null;
+  let open = false;
+  try {
+    client = await deps.warehouse.connect();
     await client.query(opts.apply ? 'BEGIN' : 'BEGIN READ ONLY');
     open = true;
-    if (opts.apply) {
-      if (opts.tryLock) {
-        const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok', [lockKey(prefix)]);
-        if (!rows[0]!.ok) {
-          await client.query('ROLLBACK');
-          open = false;
-          const none: Step[] = [];
-          return { version, executor: { user: '', superuser: false }, steps: none, applied: none, pending: none, withheld: none, leakGuard: { ran: false, hits: [] }, skipped: 'locked' };
-        }
-      } else {
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey(prefix)]);
-      }
-    }
-    // In-flight gate changes (a credential issued, a PII grant approved or ended) finish first,
-    // and none starts until this run is done: the two states read below are settled.
-    releaseRoleChanges = await takeRoleChangeLock(deps.control, false);
     const warehouse = await inspectWarehouse(client, prefix, governed);
     const gate = await readGateState(deps.control);
     const executor = { user: warehouse.currentUser, superuser: warehouse.superuser };
@@ -121,8 +142,7 @@ export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}
       open = false;
       return result;
     }
-    for (const sql of mergedStatements(runnable.filter((x) => !x.afterCommit))) await client.query(sql);
-    const actor = opts.actor ?? 'system:reconciler';
+    for (const statement of mergedStatements(runnable.filter((x) => !x.afterCommit))) await client.query(statement);
     const drift = steps.filter(isDrift).filter((s) => !opts.reported?.has(s.sql));
     const newHits = hits.filter((h) => !opts.reported?.has(`leak:${h.table}.${h.column}:${h.rule}`));
     const applied = runnable;
@@ -164,7 +184,7 @@ export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}
           },
         });
       }
-      await client.query('COMMIT');
+      await client!.query('COMMIT');
       open = false;
     });
     for (const s of drift) opts.reported?.add(s.sql);
@@ -174,8 +194,8 @@ export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}
     result.applied = applied;
     return result;
   } finally {
-    if (open) await client.query('ROLLBACK').catch(() => {});
-    client.release();
-    await releaseRoleChanges?.();
+    if (open) await client?.query('ROLLBACK').catch(() => {});
+    client?.release();
+    await releaseLocks();
   }
 }

@@ -7,7 +7,10 @@ export function planSql(steps: Step[]): string {
 }
 
 export function summary(r: ReconcileResult, applied: boolean): string[] {
-  if (r.skipped) return ['Another reconciler holds the lock: skipped.'];
+  if (r.skipped) {
+    const who = r.lockBusy?.holders.map((h) => `pid ${h.pid} (user ${h.user ?? '?'}, application ${JSON.stringify(h.applicationName ?? '')})`).join(', ');
+    return [`Another session holds the reconciler's lock${who ? ` (${who})` : ''}: skipped.`];
+  }
   const count = (k: Step['kind']) => r.steps.filter((s) => s.kind === k).length;
   const lines = [
     `Policy ${r.version.label}; connected as ${r.executor.user}${r.executor.superuser ? ' (superuser)' : ''}.`,
