@@ -17,3 +17,20 @@ export function managedRoles(prefix: string) {
 export const datasetRole = (prefix: string, dataset: string) => `${prefix}pii_${dataset}`;
 
 export type ManagedRoles = ReturnType<typeof managedRoles>;
+
+/**
+ * The gate's private schema in the warehouse (created by the DBA's bootstrap, owned by the
+ * superuser, USAGE for the gate only): the password check's SECURITY DEFINER functions and the
+ * digests they keep. Analysts have no privilege on it.
+ */
+export const gatePrivateSchema = (prefix: string) => `${prefix}gate_private`;
+
+/**
+ * The per-role settings the gate gives every analyst role (pg_db_role_setting, all databases), as
+ * PostgreSQL stores them. Defaults only: an analyst can SET them away in a session, so read-only
+ * really comes from privileges; but the role's stored defaults are the gate's, and the reconciler
+ * puts them back when an analyst changes them with `ALTER ROLE <herself> SET ...`.
+ */
+export function analystRoleSettings(credentials: { statement_timeout: string }): Record<string, string> {
+  return { default_transaction_read_only: 'on', statement_timeout: credentials.statement_timeout };
+}

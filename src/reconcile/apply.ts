@@ -5,14 +5,16 @@
 // and on a schedule; a superuser (the DBA's `npm run reconcile -- --apply`) applies every step,
 // including table/schema/database/default privileges, and only it runs the leak guard (the gate
 // cannot read data). Steps the connection cannot run are reported as pending, never attempted.
-import { and, desc, eq } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import type pg from 'pg';
 import { appendAudit, appendAuditMany } from '../audit/log.js';
 import { controlDb } from '../db/client.js';
+import { pgArray } from '../db/pg-array.js';
 import { type LockHolder, LockBusyError, takeReconcilerLocks } from '../db/role-change-lock.js';
 import { auditEvents } from '../db/schema.js';
 import type { Policy } from '../policy/schema.js';
 import { type PolicyVersion, policyVersion } from '../policy/version.js';
+import { recordPasswordsSql } from '../provisioner/bootstrap.js';
 import { managedRoles } from '../provisioner/roles.js';
 import { pseudonymizedTableMatcher, readGateState } from './desired.js';
 import { inspectWarehouse } from './inspect.js';
@@ -143,12 +145,24 @@ export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}
       return result;
     }
     for (const statement of mergedStatements(runnable.filter((x) => !x.afterCommit))) await client.query(statement);
+    // Passwords set since the last run and still in place (nobody recorded them: the gate's issue
+    // records its own right away) are taken as the gate's from now on; a later change is drift.
+    const unrecorded = [...(warehouse.passwords ?? [])]
+      .filter(([role, state]) => state === 'unrecorded' && gate.analysts.some((a) => a.role === role && a.liveCredential) && warehouse.roles.get(role)?.login)
+      .map(([role]) => role);
+    if (unrecorded.length > 0) await client.query(recordPasswordsSql(prefix), [unrecorded]);
     const drift = steps.filter(isDrift).filter((s) => !opts.reported?.has(s.sql));
     const newHits = hits.filter((h) => !opts.reported?.has(`leak:${h.table}.${h.column}:${h.rule}`));
     const applied = runnable;
+    // A password the analyst set herself ended her lease too: the gate no longer vouches for it.
+    const passwordDrift = applied.filter((s) => s.details.drift === 'password_not_set_by_gate').map((s) => s.details.role as string);
     const db = controlDb(deps.control);
     // The audit rows commit only if the warehouse COMMIT succeeded (it runs inside this transaction).
     await db.transaction(async (tx) => {
+      if (passwordDrift.length > 0) {
+        await tx.execute(sql`UPDATE credentials SET revoked_at = now(), revoked_reason = 'password changed outside the gate'
+                              WHERE role_name = ANY(${pgArray(passwordDrift)}::text[]) AND revoked_at IS NULL`);
+      }
       await appendAuditMany(tx, [
         ...drift.map((s) => ({
           action: 'drift.found' as const,

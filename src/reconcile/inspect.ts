@@ -2,6 +2,8 @@
 // pg-compatible client. Only roles under the gate's prefix and the governed schemas are read;
 // grants to other roles are outside the gate's business and are never reported or touched.
 import type pg from 'pg';
+import { gatePrivateSchema, managedRoles } from '../provisioner/roles.js';
+import { quoteIdent } from '../provisioner/sql.js';
 
 export interface RoleRow {
   name: string;
@@ -50,6 +52,15 @@ export interface DefaultAclRow {
   privilege: string;
 }
 
+/** One row of pg_db_role_setting for a role under the prefix. */
+export interface RoleSettingRow {
+  role: string;
+  /** null: for every database (ALTER ROLE ... SET); else ALTER ROLE ... IN DATABASE <name> SET. */
+  database: string | null;
+  /** `name=value` as PostgreSQL stores it. */
+  config: string[];
+}
+
 export interface WarehouseState {
   serverVersionNum: number;
   database: { name: string; owner: string; acl: AclEntry[] };
@@ -62,7 +73,15 @@ export interface WarehouseState {
   tables: TableRow[];
   schemas: SchemaRow[];
   defaultAcls: DefaultAclRow[];
+  roleSettings: RoleSettingRow[];
+  /** The bootstrap's password check is in place: both functions, superuser-owned SECURITY DEFINER, the gate may run them. */
+  passwordCheck: boolean;
+  /** Role -> password state from the check (see passwordCheckSql); null without the check. */
+  passwords: Map<string, PasswordState> | null;
 }
+
+/** none: no password; unrecorded: nothing recorded for this issue; gate: the gate's; changed: someone else's. */
+export type PasswordState = 'none' | 'unrecorded' | 'gate' | 'changed';
 
 /** Grantees we report: PUBLIC and roles under the prefix. */
 const aclJson = (aclExpr: string) => `COALESCE((
@@ -72,7 +91,7 @@ const aclJson = (aclExpr: string) => `COALESCE((
     FROM aclexplode(${aclExpr}) a
    WHERE a.grantee = 0 OR starts_with(pg_get_userbyid(a.grantee), $1)), '[]'::json)`;
 
-/** One round trip: every catalog fact the planner needs, as one JSON document. */
+/** One round trip: every catalog fact the planner needs, as one JSON document ($1 prefix, $2 governed schemas, $3 the gate's private schema, $4 the gate). */
 export const INSPECT_SQL = (pg16: boolean) => `
 SELECT json_build_object(
   'serverVersionNum', current_setting('server_version_num')::int,
@@ -100,7 +119,16 @@ SELECT json_build_object(
         'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, 'privilege', a.privilege_type))
       FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace, aclexplode(d.defaclacl) a
      WHERE d.defaclobjtype = 'r' AND (d.defaclnamespace = 0 OR n.nspname = ANY($2::text[]))
-       AND (a.grantee = 0 OR starts_with(pg_get_userbyid(a.grantee), $1))), '[]'::json)
+       AND (a.grantee = 0 OR starts_with(pg_get_userbyid(a.grantee), $1))), '[]'::json),
+  'roleSettings', COALESCE((SELECT json_agg(json_build_object('role', r.rolname, 'database', d.datname, 'config', s.setconfig)
+                                     ORDER BY r.rolname, d.datname NULLS FIRST)
+      FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole LEFT JOIN pg_database d ON d.oid = s.setdatabase
+     WHERE starts_with(r.rolname, $1)), '[]'::json),
+  'passwordCheck', COALESCE((SELECT count(*) = 2 AND has_schema_privilege(g.oid, n.oid, 'USAGE')
+                                   AND bool_and(has_function_privilege(g.oid, p.oid, 'EXECUTE') AND p.prosecdef AND o.rolsuper)
+      FROM pg_namespace n JOIN pg_proc p ON p.pronamespace = n.oid JOIN pg_roles o ON o.oid = p.proowner, pg_roles g
+     WHERE n.nspname = $3 AND p.proname IN ('password_state', 'record_passwords') AND g.rolname = $4
+     GROUP BY n.oid, g.oid), false)
 ) AS state`;
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -112,10 +140,24 @@ export async function serverVersionNum(db: Queryable): Promise<number> {
 
 export async function inspectWarehouse(db: Queryable, prefix: string, governedSchemas: string[], versionNum?: number): Promise<WarehouseState> {
   const v = versionNum ?? (await serverVersionNum(db));
-  const { rows } = await db.query<{ state: Omit<WarehouseState, 'roles'> & { roles: RoleRow[] } }>(INSPECT_SQL(v >= 160000), [
+  const { rows } = await db.query<{ state: Omit<WarehouseState, 'roles' | 'passwords'> & { roles: RoleRow[] } }>(INSPECT_SQL(v >= 160000), [
     prefix,
     governedSchemas,
+    gatePrivateSchema(prefix),
+    managedRoles(prefix).gate,
   ]);
   const s = rows[0]!.state;
-  return { ...s, roles: new Map(s.roles.map((r) => [r.name, r])) };
+  let passwords: Map<string, PasswordState> | null = null;
+  if (s.passwordCheck) {
+    // A check that fails anyway (changed by hand) is reported like a missing one, never fatal.
+    await db.query('SAVEPOINT password_check');
+    try {
+      const states = await db.query<{ role: string; state: PasswordState }>(`SELECT role, state FROM ${quoteIdent(gatePrivateSchema(prefix))}.password_state()`);
+      passwords = new Map(states.rows.map((r) => [r.role, r.state]));
+      await db.query('RELEASE SAVEPOINT password_check');
+    } catch {
+      await db.query('ROLLBACK TO SAVEPOINT password_check');
+    }
+  }
+  return { ...s, roles: new Map(s.roles.map((r) => [r.name, r])), passwords };
 }

@@ -9,7 +9,8 @@
 // need the object owner or a superuser ("dba" steps, applied by `npm run reconcile -- --apply`
 // with a DBA URL; the gate's own runs report them).
 import type { Policy } from '../policy/schema.js';
-import { managedRoles } from '../provisioner/roles.js';
+import { passwordCheckSql } from '../provisioner/bootstrap.js';
+import { analystRoleSettings, managedRoles } from '../provisioner/roles.js';
 import { quoteIdent as qi, quoteLiteral, supportsGrantOptions } from '../provisioner/sql.js';
 import { type GateState, type Privilege, desiredGroups, privilegeKey, pseudonymizedTableMatcher } from './desired.js';
 import type { AclEntry, MembershipRow, WarehouseState } from './inspect.js';
@@ -39,7 +40,7 @@ export interface Step {
 }
 
 export interface PlanInput {
-  policy: Pick<Policy, 'tiers' | 'pii_datasets'>;
+  policy: Pick<Policy, 'tiers' | 'pii_datasets' | 'credentials'>;
   prefix: string;
   warehouse: WarehouseState;
   gate: GateState;
@@ -47,7 +48,7 @@ export interface PlanInput {
   leakTables?: Set<string>;
 }
 
-const ORDER = ['role', 'attr', 'revoke-member', 'grant-member', 'revoke-priv', 'grant-priv', 'default', 'terminate'] as const;
+const ORDER = ['setup', 'role', 'attr', 'setting', 'revoke-member', 'grant-member', 'revoke-priv', 'grant-priv', 'default', 'terminate'] as const;
 type Phase = (typeof ORDER)[number];
 
 /** `schema.table`: governed schema names never contain a dot (policy), a table name may. */
@@ -58,6 +59,13 @@ const qualified = (name: string) => {
 const object = (p: Pick<Privilege, 'kind' | 'object'>) =>
   p.kind === 'table' ? `TABLE ${qualified(p.object)}` : `${p.kind.toUpperCase()} ${qi(p.object)}`;
 const grantee = (g: string) => (g === 'PUBLIC' ? 'PUBLIC' : qi(g));
+/** A setting's name as SET/RESET take it: `work_mem`, `pgaudit.log` (each part quoted). */
+const settingName = (name: string) => name.split('.').map(qi).join('.');
+/** `name=value` from pg_db_role_setting; the value may itself hold `=`. */
+const splitSetting = (entry: string): [string, string] => {
+  const eq = entry.indexOf('=');
+  return eq < 0 ? [entry, ''] : [entry.slice(0, eq), entry.slice(eq + 1)];
+};
 const terminateSql = (role: string) =>
   `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = ${quoteLiteral(role)} AND pid <> pg_backend_pid()`;
 
@@ -116,6 +124,85 @@ export function planReconcile(input: PlanInput): Step[] {
       details: { role: role.name, drift: analyst ? 'login_without_credential' : 'unknown_role' },
     });
     add('terminate', { sql: terminateSql(role.name), kind: 'drift', reason: `end the sessions of ${role.name}`, runAs, afterCommit: true, subject: analyst?.username, details: { role: role.name } });
+  }
+
+  // 2b. A password the gate did not set (PostgreSQL lets a login ALTER ROLE <itself> PASSWORD): the
+  // role loses LOGIN and its password, its sessions end; the analyst gets a new credential from the
+  // gate. Needs the bootstrap's password check; without it, a DBA step installs it.
+  if (w.passwords === null) {
+    for (const sql of passwordCheckSql(prefix)) {
+      add('setup', {
+        sql,
+        kind: 'converge',
+        reason: 'install the password check (bootstrap): without it a password an analyst set herself goes unnoticed',
+        runAs: 'dba',
+        details: { setup: 'password_check' },
+      });
+    }
+  }
+  for (const role of w.roles.values()) {
+    const analyst = analysts.get(role.name);
+    if (!analyst || !role.login || !analyst.liveCredential || w.passwords?.get(role.name) !== 'changed') continue;
+    const runAs = gateAdmins(role.name) ? 'gate' : 'dba';
+    add('attr', {
+      sql: `ALTER ROLE ${qi(role.name)} WITH NOLOGIN PASSWORD NULL VALID UNTIL '-infinity'`,
+      kind: 'drift',
+      reason: `analyst role ${role.name} (${analyst.username}) has a password the gate did not set`,
+      runAs,
+      subject: analyst.username,
+      details: { role: role.name, drift: 'password_not_set_by_gate' },
+    });
+    add('terminate', { sql: terminateSql(role.name), kind: 'drift', reason: `end the sessions of ${role.name}`, runAs, afterCommit: true, subject: analyst.username, details: { role: role.name } });
+  }
+
+  // 2c. Per-role settings: exactly the gate's, for every database, and none for one database (a
+  // login may ALTER ROLE <itself> [IN DATABASE d] SET ... in a read-write transaction).
+  const wantSettings = analystRoleSettings(input.policy.credentials);
+  const settingsOf = new Map<string, Map<string, string>>();
+  for (const row of w.roleSettings) {
+    const analyst = analysts.get(row.role);
+    if (!analyst || !exists(row.role)) continue;
+    if (row.database === null) {
+      settingsOf.set(row.role, new Map(row.config.map(splitSetting)));
+      continue;
+    }
+    for (const [name, value] of row.config.map(splitSetting)) {
+      add('setting', {
+        sql: `ALTER ROLE ${qi(row.role)} IN DATABASE ${qi(row.database)} RESET ${settingName(name)}`,
+        kind: 'drift',
+        reason: `${analyst.username} set ${name} for database ${row.database} on her own role`,
+        runAs: gateAdmins(row.role) ? 'gate' : 'dba',
+        subject: analyst.username,
+        details: { role: row.role, drift: 'role_setting', setting: name, value, database: row.database },
+      });
+    }
+  }
+  for (const a of input.gate.analysts) {
+    if (!exists(a.role)) continue;
+    const have = settingsOf.get(a.role) ?? new Map<string, string>();
+    const runAs = gateAdmins(a.role) ? 'gate' : 'dba';
+    for (const [name, value] of have) {
+      if (name in wantSettings) continue;
+      add('setting', {
+        sql: `ALTER ROLE ${qi(a.role)} RESET ${settingName(name)}`,
+        kind: 'drift',
+        reason: `${a.username}'s role has ${name} set, which the gate does not set`,
+        runAs,
+        subject: a.username,
+        details: { role: a.role, drift: 'role_setting', setting: name, value },
+      });
+    }
+    for (const [name, want] of Object.entries(wantSettings)) {
+      if (have.get(name) === want) continue;
+      add('setting', {
+        sql: `ALTER ROLE ${qi(a.role)} SET ${settingName(name)} = ${quoteLiteral(want)}`,
+        kind: 'drift',
+        reason: `${a.username}'s role has ${name} ${have.has(name) ? `= ${have.get(name)}` : 'unset'}; the gate sets ${want}`,
+        runAs,
+        subject: a.username,
+        details: { role: a.role, drift: 'role_setting', setting: name, value: have.get(name) ?? null, want },
+      });
+    }
   }
 
   // 3. Memberships.
