@@ -3,8 +3,8 @@ import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { NONCE, secureHeaders } from 'hono/secure-headers';
 import type pg from 'pg';
-import { auditApiRoutes } from './api/audit-routes.js';
-import { apiRoutes } from './api/routes.js';
+import { serveApi } from './api/openapi.js';
+import { apiApp } from './api/routes.js';
 import { pgauditStatus } from './audit/pgaudit.js';
 import { chainMonitor } from './audit/query.js';
 import { sameOrigin } from './auth/csrf.js';
@@ -21,7 +21,6 @@ import { GateService } from './services/gate.js';
 import { Sweeper } from './services/sweeper.js';
 import { GrantSweeper } from './requests/grant-sweeper.js';
 import { PiiRequestService } from './requests/service.js';
-import { requestApiRoutes } from './api/request-routes.js';
 import { requestWebRoutes } from './web/request-routes.js';
 import { WebhookDispatcher } from './notify/dispatcher.js';
 import type { AppEnv, Services } from './types.js';
@@ -144,9 +143,10 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.use('*', oidc.setup);
   app.use('*', oidc.loadIdentity);
   const chain = chainMonitor(deps.controlPool);
-  app.route('/api/audit', auditApiRoutes({ controlPool: deps.controlPool, chain }));
-  app.route('/api', requestApiRoutes(policy));
-  app.route('/api', apiRoutes(config, policy));
+  // The JSON API: one OpenAPIHono holds every /api route, documented at /openapi.json and /api/docs.
+  // Mount further /api sub-apps on `api` (api.route(...)) before serveApi.
+  const api = apiApp({ config, policy, controlPool: deps.controlPool, chain });
+  serveApi(app, api, config);
   app.route('/audit', auditWebRoutes(config, { controlPool: deps.controlPool, warehousePool: deps.warehousePool, piiAuditRole: services.provisioner.roles.piiAudit, piiSchemas: policy.tiers.pii.schemas, chain }));
   app.route('/', requestWebRoutes(config, policy));
   app.route('/admin', adminWebRoutes(config, { controlPool: deps.controlPool }));

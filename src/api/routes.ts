@@ -1,68 +1,137 @@
-// JSON API beside the pages, same services. Errors come out as { error: { code, message } }.
-import { Hono } from 'hono';
+// The JSON API beside the pages, same services: one OpenAPIHono holds every /api route (so
+// /openapi.json documents all of them); this file also has the account routes.
+import type pg from 'pg';
+import type { ChainMonitor } from '../audit/query.js';
 import type { AppConfig } from '../config.js';
-import { AppError } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
 import { connectionSnippets } from '../services/connection.js';
-import type { AppEnv } from '../types.js';
+import { auditApiRoutes } from './audit-routes.js';
+import { DocsPage } from './docs-page.js';
+import { apiDocument, apiGuard, apiRoute, apiRouter, errorResponses, json, z } from './openapi.js';
+import { requestApiRoutes } from './request-routes.js';
+import { agreementResponse, issuedCredential, meResponse, revokeResult } from './responses.js';
 import { agreementRequest, credentialRequest } from './schemas.js';
-import { jsonBody } from './validate.js';
 
-export function apiRoutes(config: AppConfig, policy: Policy) {
-  const api = new Hono<AppEnv>();
+export interface ApiDeps {
+  config: AppConfig;
+  policy: Policy;
+  /** The control database (the access log lives there). */
+  controlPool: pg.Pool;
+  chain: ChainMonitor;
+}
 
-  api.use('*', async (c, next) => {
-    if (!c.get('identity')) throw new AppError('unauthenticated', 'Sign in first (GET /auth/login).');
-    c.header('Cache-Control', 'no-store');
-    await next();
-  });
+/**
+ * Everything served under /api. Mount further OpenAPIHono sub-apps on the result before it is
+ * mounted itself (hono copies routes at `route()` time); they are then guarded and documented too.
+ */
+export function apiApp(deps: ApiDeps) {
+  const api = apiRouter();
+  api.use('*', apiGuard);
+  api.route('/audit', auditApiRoutes({ controlPool: deps.controlPool, chain: deps.chain }));
+  api.route('/', requestApiRoutes(deps.policy));
+  api.route('/', accountRoutes(deps.config, deps.policy));
 
-  api.get('/me', async (c) => {
-    const identity = c.get('identity')!;
-    const { gate, credentials } = c.get('services');
-    const status = await gate.status(identity);
-    const lease = status.analyst ? await credentials.current(status.analyst.id) : null;
-    return c.json({
-      username: identity.username,
-      email: identity.email,
-      groups: identity.groups,
-      standing: status.standing,
-      agreement: status.agreement,
-      admitted: status.admitted,
-      role: status.analyst?.roleName ?? null,
-      credential: lease && { id: lease.id, issuedAt: lease.issuedAt, expiresAt: lease.expiresAt },
-      policy: { ttlDefault: policy.credentials.ttl_default, ttlMax: policy.credentials.ttl_max },
-    });
-  });
-
-  api.post('/agreement', async (c) => {
-    const { version } = await jsonBody(c, agreementRequest);
-    await c.get('services').gate.acceptAgreement(c.get('identity')!, version);
-    return c.json({ accepted: true, version });
-  });
-
-  api.post('/credentials', async (c) => {
-    const body = await jsonBody(c, credentialRequest);
-    const cr = await c.get('services').credentials.issue(c.get('identity')!, body.ttlSeconds);
-    return c.json(
-      {
-        id: cr.id,
-        role: cr.roleName,
-        password: cr.password,
-        issuedAt: cr.issuedAt,
-        expiresAt: cr.expiresAt,
-        ttlSeconds: cr.ttlSeconds,
-        capped: cr.capped,
-        connection: { ...config.analystDb, ...connectionSnippets(config.analystDb, cr.roleName, cr.password) },
-      },
-      201,
-    );
-  });
-
-  api.delete('/credentials', async (c) => {
-    const result = await c.get('services').credentials.revoke(c.get('identity')!);
-    return c.json(result);
-  });
-
+  const document = apiDocument(api, deps.config);
+  api.openapi(
+    apiRoute({
+      method: 'get',
+      path: '/docs',
+      tags: ['Reference'],
+      summary: 'This reference, as a page',
+      description: 'Every operation of the API with its parameters, body fields and answers, rendered from `/openapi.json` (the machine-readable document). Open to everyone.',
+      security: [],
+      responses: { 200: { description: 'An HTML page.', content: { 'text/html': { schema: z.string() } } } },
+    }),
+    (c) => c.html(DocsPage({ document: document(), nonce: c.get('secureHeadersNonce') })),
+  );
   return api;
+}
+
+const me = apiRoute({
+  method: 'get',
+  path: '/me',
+  tags: ['Account'],
+  summary: 'Who you are and where you stand',
+  description:
+    'Your identity and groups, what the policy lets you do, whether you accepted the current data-use agreement, whether you are admitted to the warehouse, your live credential lease and the credential lifetimes.',
+  responses: { 200: json(meResponse, 'You.') },
+});
+
+const acceptAgreement = apiRoute({
+  method: 'post',
+  path: '/agreement',
+  tags: ['Account'],
+  summary: 'Accept the data-use agreement',
+  description: 'Accepts the current version (FDWG members only). Accepting it again changes nothing. An older version is a 409 whose `details.currentVersion` names the current one.',
+  request: { body: { content: { 'application/json': { schema: agreementRequest } } } },
+  responses: { 200: json(agreementResponse, 'Accepted (now or before).'), ...errorResponses('not_admitted', 'conflict') },
+});
+
+const issueCredential = apiRoute({
+  method: 'post',
+  path: '/credentials',
+  tags: ['Account'],
+  summary: 'Issue a warehouse password',
+  description:
+    'Admitted members only. Issues a new password for your warehouse role (the previous one stops working for new logins); the password is shown in this answer only. A `ttlSeconds` above the policy maximum is cut to it (`capped`).',
+  request: { body: { content: { 'application/json': { schema: credentialRequest } } } },
+  responses: { 201: json(issuedCredential, 'Issued.'), ...errorResponses('not_admitted', 'agreement_required') },
+});
+
+const revokeCredentials = apiRoute({
+  method: 'delete',
+  path: '/credentials',
+  tags: ['Account'],
+  summary: 'Revoke your warehouse access',
+  description: 'No new logins with any issued password, and your live warehouse sessions are terminated. Safe to call with nothing live.',
+  responses: { 200: json(revokeResult, 'Revoked.'), ...errorResponses('not_admitted') },
+});
+
+function accountRoutes(config: AppConfig, policy: Policy) {
+  return apiRouter()
+    .openapi(me, async (c) => {
+      const identity = c.get('identity')!;
+      const { gate, credentials } = c.get('services');
+      const status = await gate.status(identity);
+      const lease = status.analyst ? await credentials.current(status.analyst.id) : null;
+      return c.json(
+        {
+          username: identity.username,
+          email: identity.email,
+          groups: identity.groups,
+          standing: status.standing,
+          agreement: status.agreement,
+          admitted: status.admitted,
+          role: status.analyst?.roleName ?? null,
+          credential: lease && { id: lease.id, issuedAt: lease.issuedAt, expiresAt: lease.expiresAt },
+          policy: { ttlDefault: policy.credentials.ttl_default, ttlMax: policy.credentials.ttl_max },
+        },
+        200,
+      );
+    })
+    .openapi(acceptAgreement, async (c) => {
+      const { version } = c.req.valid('json');
+      await c.get('services').gate.acceptAgreement(c.get('identity')!, version);
+      return c.json({ accepted: true as const, version }, 200);
+    })
+    .openapi(issueCredential, async (c) => {
+      const body = c.req.valid('json');
+      const cr = await c.get('services').credentials.issue(c.get('identity')!, body.ttlSeconds);
+      return c.json(
+        {
+          id: cr.id,
+          role: cr.roleName,
+          password: cr.password,
+          issuedAt: cr.issuedAt,
+          expiresAt: cr.expiresAt,
+          ttlSeconds: cr.ttlSeconds,
+          capped: cr.capped,
+          connection: { ...config.analystDb, ...connectionSnippets(config.analystDb, cr.roleName, cr.password) },
+        },
+        201,
+      );
+    })
+    .openapi(revokeCredentials, async (c) => {
+      return c.json(await c.get('services').credentials.revoke(c.get('identity')!), 200);
+    });
 }

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+// z from @hono/zod-openapi is zod itself, extended with `.openapi()` (descriptions for /openapi.json).
+import { z } from '@hono/zod-openapi';
 
 // --- Building blocks: what PostgreSQL will take, checked before it is asked ------------------
 // Every value from a request that reaches SQL goes through one of these (JSON bodies, forms,
@@ -57,21 +58,51 @@ export const isoInstant = z
 /** Requested credential lifetime; above the policy maximum it is cut to the maximum. */
 export const ttlSeconds = wholeNumber('ttlSeconds').min(1, 'at least 1 second').max(31_536_000);
 
-export const credentialRequest = z.object({ ttlSeconds: ttlSeconds.optional() }).strict();
-export const agreementRequest = z.object({ version: safeText(100).min(1) }).strict();
+export const credentialRequest = z
+  .object({
+    ttlSeconds: ttlSeconds.optional().openapi({ description: 'Lifetime in seconds; default and maximum from the policy (a longer one is cut to the maximum).', example: 28800 }),
+  })
+  .strict()
+  .openapi('CredentialRequest');
+export const agreementRequest = z
+  .object({ version: safeText(100).min(1).openapi({ description: 'The version you accept: the current one (`agreement.version` of GET /api/me).', example: '2026-01' }) })
+  .strict()
+  .openapi('AgreementRequest');
 
 // PII requests (issue 4). Only the shape is checked here; the policy's rules (known dataset,
 // purpose length, longest duration) are checked by the service, which names the broken rule.
 const datasetNames = z.array(safeText(64).min(1, 'a dataset name')).min(1, 'at least one dataset').max(20);
 export const piiRequestCreate = z
   .object({
-    datasets: datasetNames,
-    purpose: safeText(4000),
-    durationSeconds: wholeNumber('durationSeconds').min(60, 'at least 60 seconds').max(31_536_000),
+    datasets: datasetNames.openapi({ description: 'Names from GET /api/datasets.', example: ['maintainer_identities'] }),
+    purpose: safeText(4000).openapi({ description: "Why you need it; at least the dataset's `minPurposeLength` characters." }),
+    durationSeconds: wholeNumber('durationSeconds')
+      .min(60, 'at least 60 seconds')
+      .max(31_536_000)
+      .openapi({ description: "How long access lasts once granted; at most the dataset's `maxDurationSeconds`.", example: 604800 }),
   })
-  .strict();
-const comment = z.string().trim().max(2000, 'at most 2000 characters').refine(isStorableText, STORABLE_TEXT_MESSAGE).optional();
-export const piiReview = z.object({ decision: z.enum(['approve', 'deny']), comment }).strict();
-export const grantRevoke = z.object({ comment }).strict();
+  .strict()
+  .openapi('PiiRequestCreate');
+const comment = z
+  .string()
+  .trim()
+  .max(2000, 'at most 2000 characters')
+  .refine(isStorableText, STORABLE_TEXT_MESSAGE)
+  .optional()
+  .openapi({ description: 'Shown to the requester and kept in the audit log.' });
+export const piiReview = z
+  .object({ decision: z.enum(['approve', 'deny']).openapi({ description: 'One vote per approver; the last approval needed grants.' }), comment })
+  .strict()
+  .openapi('PiiReview');
+export const grantRevoke = z.object({ comment }).strict().openapi('GrantRevoke');
 /** Actions that take no input (withdraw, relinquish): an empty body or `{}`. */
-export const emptyBody = z.object({}).strict();
+export const emptyBody = z.object({}).strict().openapi({ description: 'Nothing: an empty body or `{}`.' });
+
+// --- Path parameters -------------------------------------------------------------------------------
+
+/** `:id` of a request or grant (a PostgreSQL integer). */
+export const idPath = z.object({ id: int4Id.openapi({ param: { name: 'id', in: 'path' }, description: 'A positive integer up to 2147483647.', example: '42' }) });
+/** `:id` of an access-log event (bigserial). */
+export const eventIdPath = z.object({
+  id: bigintId.openapi({ param: { name: 'id', in: 'path' }, description: `An event id: a positive integer up to ${Number.MAX_SAFE_INTEGER}.`, example: '1234' }),
+});

@@ -1,4 +1,4 @@
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { z } from 'zod';
 import { AppError } from '../errors.js';
@@ -10,8 +10,9 @@ import { STORABLE_TEXT_MESSAGE, isStorableText } from './schemas.js';
  */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-const describe = (issues: z.core.$ZodIssue[]) =>
-  issues.map((i) => `${i.path.map(String).join('.') || 'body'}: ${i.message}`).join('; ');
+/** `purpose: at most 4000 characters; durationSeconds: ...`: each issue with the field it is about. */
+export const describeIssues = (issues: readonly z.core.$ZodIssue[], whole: 'body' | 'query' = 'body') =>
+  issues.map((i) => `${i.path.map(String).join('.') || whole}: ${i.message}`).join('; ');
 
 // Checked before anything is parsed: a declared Content-Length at once, a streamed body as it is
 // read (reading stops at the limit).
@@ -54,25 +55,39 @@ function refuseUnstorable(data: unknown, what: 'body' | 'form'): void {
   }
 }
 
-/** Parses a JSON body (an empty body counts as `{}`) or throws a 400 that says what is wrong. */
-export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+// What @hono/zod-openapi's validators take without throwing an HTTPException (a 415 or "Malformed
+// JSON", which would not be our 400): a JSON media type, optionally with parameters.
+const JSON_CONTENT_TYPE = /^application\/json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
+
+/**
+ * Runs before the zod validators of a route with a JSON body (`apiRoute` adds it): the body is read
+ * within MAX_BODY_BYTES, must be JSON sent as JSON, and every string in it, keys included, storable
+ * text; otherwise a 400 (or 413) that says why. An empty body counts as `{}`, whatever its
+ * Content-Type: the validators then see a request without a body.
+ */
+export const jsonInput: MiddlewareHandler = async (c, next) => {
   const text = await withinLimit(c, () => c.req.text());
-  let data: unknown = {};
-  if (text.trim() !== '') {
-    if (!/^application\/json\b/i.test(c.req.header('content-type') ?? '')) {
-      throw new AppError('bad_request', 'Send the body as JSON with Content-Type: application/json.');
-    }
-    try {
-      data = JSON.parse(text);
-    } catch {
-      throw new AppError('bad_request', 'The body is not valid JSON.');
-    }
+  if (text.trim() === '') {
+    const headers = new Headers(c.req.raw.headers);
+    headers.delete('content-type');
+    headers.delete('content-length');
+    c.req.raw = new Request(c.req.raw.url, { method: c.req.raw.method, headers, signal: c.req.raw.signal });
+    c.req.bodyCache = {};
+    return next();
+  }
+  if (!JSON_CONTENT_TYPE.test(c.req.header('content-type') ?? '')) {
+    throw new AppError('bad_request', 'Send the body as JSON with Content-Type: application/json.');
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new AppError('bad_request', 'The body is not valid JSON.');
   }
   refuseUnstorable(data, 'body');
-  const result = schema.safeParse(data);
-  if (!result.success) throw new AppError('bad_request', `Invalid request: ${describe(result.error.issues)}`);
-  return result.data;
-}
+  // The validator parses the cached text again; 64 KiB at most, so no cache of the value is kept.
+  await next();
+};
 
 type Def = { type: string; innerType?: z.ZodType; in?: z.ZodType; shape?: Record<string, z.ZodType> };
 const defOf = (schema: z.ZodType): Def => (schema as unknown as { _zod: { def: Def } })._zod.def;
@@ -113,6 +128,6 @@ export async function formBody<S extends z.ZodType>(c: Context, schema: S): Prom
   }
   refuseUnstorable(form, 'form');
   const result = schema.safeParse(formNumbers(schema, form));
-  if (!result.success) throw new AppError('bad_request', `Invalid form: ${describe(result.error.issues)}`);
+  if (!result.success) throw new AppError('bad_request', `Invalid form: ${describeIssues(result.error.issues)}`);
   return result.data;
 }
