@@ -5,11 +5,14 @@ import { NONCE, secureHeaders } from 'hono/secure-headers';
 import type pg from 'pg';
 import { serveApi } from './api/openapi.js';
 import { apiApp } from './api/routes.js';
+import { cliApiRoutes } from './api/cli-routes.js';
 import { pgauditStatus } from './audit/pgaudit.js';
 import { chainMonitor } from './audit/query.js';
 import { sameOrigin } from './auth/csrf.js';
 import { createOidc } from './auth/oidc.js';
+import { CliLogins } from './auth/cli-login.js';
 import { SESSION_LIFETIME_SECONDS, SessionStore } from './auth/sessions.js';
+import { GateTokens, TOKEN_MAX_SECONDS } from './auth/tokens.js';
 import type { AppConfig } from './config.js';
 import { controlDb } from './db/client.js';
 import { AppError, classifyUnexpected, errorBody } from './errors.js';
@@ -28,6 +31,7 @@ import { auditWebRoutes } from './web/audit-routes.js';
 import { ErrorPage } from './web/pages.js';
 import { webRoutes } from './web/routes.js';
 import { adminWebRoutes } from './web/admin-routes.js';
+import { cliWebRoutes } from './web/cli-routes.js';
 import { Reconciler } from './reconcile/service.js';
 
 export interface AppDeps {
@@ -44,6 +48,8 @@ export function createServices(deps: AppDeps): Services {
   const db = controlDb(deps.controlPool);
   const provisioner = new Provisioner(deps.warehousePool, deps.config.rolePrefix, deps.policy.credentials);
   const gate = new GateService(db, deps.policy, deps.config.rolePrefix);
+  const sessions = new SessionStore(db, deps.config.sessionSecret, deps.config.sessionRefreshSeconds ?? 15 * 60, SESSION_LIFETIME_SECONDS);
+  const tokens = new GateTokens(db, deps.config.sessionSecret, deps.config.publicUrl, Math.min(deps.config.tokenTtlSeconds ?? TOKEN_MAX_SECONDS, TOKEN_MAX_SECONDS));
   const requests = new PiiRequestService(db, gate, provisioner, deps.policy, deps.config.rolePrefix);
   return {
     gate,
@@ -54,7 +60,9 @@ export function createServices(deps: AppDeps): Services {
     grantSweeper: new GrantSweeper(db, provisioner, deps.policy),
     webhooks: deps.config.webhook ? new WebhookDispatcher(db, deps.config.webhook) : undefined,
     reconciler: new Reconciler({ policy: deps.policy, prefix: deps.config.rolePrefix, warehouse: deps.warehousePool, control: deps.controlPool }),
-    sessions: new SessionStore(db, deps.config.sessionSecret, deps.config.sessionRefreshSeconds ?? 15 * 60, SESSION_LIFETIME_SECONDS),
+    sessions,
+    tokens,
+    cliLogins: new CliLogins(db, sessions, tokens, deps.config.cliPollSeconds ?? 5),
   };
 }
 
@@ -123,7 +131,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
         return [name, { ok: false, error: 'not answering' }] as const;
       }
     };
-    const [control, warehouse, pgaudit] = await Promise.all([
+    const [control, warehouse, pgaudit, issuer] = await Promise.all([
       check('control', () => deps.controlPool.query({ text: 'SELECT 1', query_timeout: HEALTH_CHECK_MS } as pg.QueryConfig)),
       check('warehouse', () => services.provisioner.ping()),
       // Informational only: whether PostgreSQL logs PII reads never decides readiness.
@@ -132,11 +140,23 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
         role: null,
         detail: 'The pgaudit status could not be read.',
       })),
+      // Informational too: signed-in people keep working while the issuer is away (sign-ins and
+      // refreshes answer 503), so taking the gate out of a load balancer would only make it worse.
+      within(oidc.ping()).then(
+        () => ({ ok: true }),
+        () => ({ ok: false, error: 'not answering: sign-ins and session refreshes answer 503' }),
+      ),
     ]);
     const down = [control, warehouse].filter(([, r]) => !r.ok).map(([name]) => name);
     const checks = Object.fromEntries([control, warehouse]);
     const ready = down.length === 0;
-    return c.json({ status: ready ? 'ready' : 'unavailable', down, checks: { ...checks, pgaudit }, demo: config.demo }, ready ? 200 : 503);
+    return c.json({ status: ready ? 'ready' : 'unavailable', down, checks: { ...checks, pgaudit, issuer }, demo: config.demo }, ready ? 200 : 503);
+  });
+
+  // Public keys of gate tokens (ES256): retired keys drop out once their tokens have expired.
+  app.get('/.well-known/jwks.json', async (c) => {
+    c.header('Cache-Control', 'public, max-age=300');
+    return c.json(await services.tokens.publicJwks());
   });
 
   app.use('*', sameOrigin(config.publicUrl));
@@ -146,9 +166,11 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   // The JSON API: one OpenAPIHono holds every /api route, documented at /openapi.json and /api/docs.
   // Mount further /api sub-apps on `api` (api.route(...)) before serveApi.
   const api = apiApp({ config, policy, controlPool: deps.controlPool, chain });
+  api.route('/', cliApiRoutes(config));
   serveApi(app, api, config);
   app.route('/audit', auditWebRoutes(config, { controlPool: deps.controlPool, warehousePool: deps.warehousePool, piiAuditRole: services.provisioner.roles.piiAudit, piiSchemas: policy.tiers.pii.schemas, chain }));
   app.route('/', requestWebRoutes(config, policy));
+  app.route('/cli', cliWebRoutes(config, policy));
   app.route('/admin', adminWebRoutes(config, { controlPool: deps.controlPool }));
   app.route('/', webRoutes(config, policy, oidc));
 

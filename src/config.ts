@@ -31,6 +31,8 @@ const envSchema = z
     /** Where identity claims come from: UserInfo (works with every issuer, Ipsilon needs it) or the ID token only. */
     OIDC_CLAIMS_SOURCE: z.enum(['userinfo', 'id_token']).default('userinfo'),
     SESSION_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+    /** Lifetime of gate tokens for the CLI and scripts, seconds (at most 12 hours). */
+    GATE_TOKEN_TTL_SECONDS: z.coerce.number().int().min(300).max(43_200).default(43_200),
     ROLE_PREFIX: z
       .string()
       .regex(/^[a-z][a-z0-9_]{0,15}$/, 'lower-case letters, digits and _, at most 16, starting with a letter')
@@ -113,6 +115,10 @@ export interface AppConfig {
   sessionSecret: string;
   /** How often the session re-checks identity and groups with the issuer (refresh token). */
   sessionRefreshSeconds?: number;
+  /** Lifetime of gate tokens (default and most: 12 hours). */
+  tokenTtlSeconds?: number;
+  /** Seconds a device-style CLI sign-in waits between polls (default 5). */
+  cliPollSeconds?: number;
   oidc: {
     issuer: string;
     clientId: string;
@@ -157,6 +163,7 @@ export function externalAppConfig(env: Env): { config: AppConfig; controlUrl: st
       demo: false,
       rolePrefix: env.ROLE_PREFIX,
       sessionSecret: env.SESSION_SECRET!,
+      tokenTtlSeconds: env.GATE_TOKEN_TTL_SECONDS,
       oidc: {
         issuer: env.OIDC_ISSUER!,
         clientId: env.OIDC_CLIENT_ID!,

@@ -10,6 +10,15 @@ export const errorStatus = {
   agreement_required: 403,
   not_found: 404,
   conflict: 409,
+  /** CLI login (device style): the person has not confirmed the code yet; poll again. */
+  authorization_pending: 400,
+  /** CLI login: confirmed as refused by the person. */
+  access_denied: 403,
+  /** A one-time code that expired or was already used. */
+  expired: 410,
+  /** Polling faster than the interval: wait 5 s longer. */
+  slow_down: 429,
+  rate_limited: 429,
   payload_too_large: 413,
   idp_unavailable: 503,
   db_unavailable: 503,

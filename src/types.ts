@@ -1,5 +1,7 @@
 import type { Identity } from './auth/identity.js';
+import type { CliLogins } from './auth/cli-login.js';
 import type { SessionStore } from './auth/sessions.js';
+import type { GateTokens } from './auth/tokens.js';
 import type { CredentialService } from './services/credentials.js';
 import type { GateService } from './services/gate.js';
 import type { Provisioner } from './provisioner/provisioner.js';
@@ -24,6 +26,10 @@ export interface Services {
   reconciler: Reconciler;
   /** Server-side sign-in sessions (the cookie holds only a random token). */
   sessions: SessionStore;
+  /** Gate-minted bearer tokens (ES256, keys in the control database). */
+  tokens: GateTokens;
+  /** Command-line sign-in: loopback codes and device codes. */
+  cliLogins: CliLogins;
 }
 
 export interface AppEnv {
@@ -31,6 +37,8 @@ export interface AppEnv {
     identity: Identity | null;
     /** The gate session behind the cookie; null for bearer callers and the signed-out. */
     session: { id: string } | null;
+    /** The gate token behind a bearer request; null for cookies and the signed-out. */
+    token: { jti: string } | null;
     services: Services;
     requestId: string;
     secureHeadersNonce?: string;

@@ -297,6 +297,12 @@ describe('an unreachable issuer', () => {
       const res = await new HttpSession().request(`${kind.url}/auth/login`);
       expect(res.status).toBe(503);
       expect(Date.now() - started).toBeLessThan(8000);
+      // /healthz names the issuer, but stays ready: signed-in people keep working meanwhile.
+      const t0 = Date.now();
+      const health = await fetch(`${kind.url}/healthz`);
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(health.status).toBe(200);
+      expect(((await health.json()) as any).checks.issuer.ok).toBe(false);
     } finally {
       kind.issuer.setFault(null);
     }

@@ -145,7 +145,7 @@ describe('an analyst changing her own role', () => {
     expect(sqlOf((await asDba()).steps)).toEqual([]);
   });
 
-  test('recorded at issue (what the provisioner does right after it sets a password), a change made before any run is caught too', async () => {
+  test('the provisioner records the password it sets in the same transaction, so a change made before any run is caught too', async () => {
     const name = `ivy${uniqueSuffix()}`;
     const role = `${gate.prefix}${name}`;
     const password = `ivy-${uniqueSuffix()}-${uniqueSuffix()}`;
@@ -154,15 +154,9 @@ describe('an analyst changing her own role', () => {
     );
     await gate.services.provisioner.ensureAnalystRole(role);
     const expiresAt = new Date(Date.now() + 3600_000);
-    const c = await gate.warehousePool.connect();
-    try {
-      await c.query('BEGIN');
-      await c.query(`ALTER ROLE "${role}" WITH LOGIN PASSWORD '${await scramSha256Verifier(password)}' VALID UNTIL '${expiresAt.toISOString()}'`);
-      expect((await c.query(recordPasswordsSql(gate.prefix), [[role]])).rows[0].n).toBe(1);
-      await c.query('COMMIT');
-    } finally {
-      c.release();
-    }
+    await gate.services.provisioner.issue(role, { verifier: await scramSha256Verifier(password), validUntil: expiresAt });
+    const state = await wh(async (c) => (await c.query(`SELECT state FROM "${gate.prefix}gate_private".password_state() WHERE role = $1`, [role])).rows[0]?.state);
+    expect(state).toBe('gate');
     await withClient(gate.controlAdminUrl, (a) => a.query(`INSERT INTO credentials (analyst_id, role_name, issued_at, expires_at) VALUES ($1, $2, now(), $3)`, [id, role, expiresAt]));
     const s = await session(role, password);
     await s.query('BEGIN READ WRITE');

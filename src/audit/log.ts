@@ -37,6 +37,9 @@ export const auditActions = [
   'session.ended',
   /** Scheduled reconciler runs skipped several times in a row because another holder kept its lock. */
   'reconcile.skipped',
+  // The analyst's terminal (issue 11).
+  /** A gate token minted for a command line (its client name and expiry in details). */
+  'token.issued',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

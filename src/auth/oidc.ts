@@ -19,11 +19,11 @@ import * as oauth2 from 'oauth4webapi';
 import type { AppConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import type { AppEnv } from '../types.js';
-import { createBearerVerifier } from './bearer.js';
 import type { Identity } from './identity.js';
 import type { LiveSession } from './sessions.js';
 
 export const SESSION_COOKIE = 'fdwg-session';
+const CONTINUE_COOKIE = 'fdwg-continue';
 // The library's own session cookie: set during the code exchange, never sent to the browser.
 const LIBRARY_COOKIE = 'fdwg-oidc-exchange';
 const DISCOVERY_TTL_MS = 10 * 60 * 1000;
@@ -120,12 +120,6 @@ export function createOidc(config: AppConfig) {
   /** Configures the library for this request with our (time-limited) discovery. */
   const setup: MiddlewareHandler = async (c, next) => init(c, next);
 
-  const verifyBearer = createBearerVerifier(config, async () => {
-    const { jwks_uri } = await discover();
-    if (jwks_uri) return jwks_uri;
-    throw new AppError('unauthenticated', 'This issuer publishes no signing keys; bearer tokens cannot be checked.');
-  });
-
   /** Refreshes a session that is due: new tokens, UserInfo again. Null when it has ended. */
   async function refresh(c: Context<AppEnv>, session: LiveSession): Promise<Identity | null> {
     const store = c.get('services').sessions;
@@ -159,18 +153,25 @@ export function createOidc(config: AppConfig) {
   }
 
   /**
-   * Sets c.var.identity (and c.var.session) from a bearer token (API callers) or from the session
-   * cookie, checked against its server-side row on every request and refreshed when due.
+   * Sets c.var.identity from a gate token (CLI and scripts) or from the session cookie; either is
+   * checked against its server-side row on every request, and a cookie session is refreshed with
+   * the issuer when due.
    */
   const loadIdentity = createMiddleware<AppEnv>(async (c, next) => {
     c.set('session', null);
+    c.set('token', null);
     const authorization = c.req.header('authorization');
     if (authorization !== undefined) {
       const token = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
       if (!token || !c.req.path.startsWith('/api/')) {
         throw new AppError('unauthenticated', 'Use "Authorization: Bearer <token>" on /api routes only.');
       }
-      c.set('identity', await verifyBearer(token));
+      const { tokens, sessions } = c.get('services');
+      const jti = await tokens.verify(token);
+      const session = await sessions.loadToken(jti);
+      if (!session) throw new AppError('unauthenticated', `Bearer token refused: ${await sessions.whyEnded(jti)}. Sign in again (fdwg login).`);
+      c.set('identity', session.identity);
+      c.set('token', { jti });
       return next();
     }
     const token = getCookie(c, SESSION_COOKIE);
@@ -257,8 +258,11 @@ export function createOidc(config: AppConfig) {
       sameSite: 'Lax',
       maxAge: store.lifetimeSeconds,
     });
-    // The library would continue to /auth/login (where the flow began); the start page is next.
-    return c.redirect('/', 302);
+    // The library would continue to /auth/login (where the flow began); we go to the page that sent
+    // the person to sign in (a CLI sign-in page), else the start page.
+    const next = getCookie(c, CONTINUE_COOKIE);
+    deleteCookie(c, CONTINUE_COOKIE, { path: '/' });
+    return c.redirect(next && isLocalPath(next) ? next : '/', 302);
   }
 
   /**
@@ -283,7 +287,25 @@ export function createOidc(config: AppConfig) {
     return url.toString();
   }
 
-  return { setup, loadIdentity, login, callback, logout, issuerOrigin: new URL(oidc.issuer).origin };
+  /** For /healthz: whether the issuer answers its discovery document (at most every 10 s asked). */
+  let pinged: { at: number; result: Promise<void> } | undefined;
+  function ping(): Promise<void> {
+    if (!pinged || Date.now() - pinged.at > 10_000) {
+      pinged = { at: Date.now(), result: discover(true).then(() => undefined) };
+    }
+    return pinged.result;
+  }
+
+  return { setup, loadIdentity, login, callback, logout, ping, issuerOrigin: new URL(oidc.issuer).origin };
+}
+
+const isLocalPath = (path: string) => path.startsWith('/') && !path.startsWith('//') && !path.includes('\\');
+
+/** Sends a signed-out visitor to sign in and, afterwards, back to this page. */
+export function signInThenReturn(c: Context<AppEnv>): Response {
+  const here = new URL(c.req.url);
+  setCookie(c, CONTINUE_COOKIE, `${here.pathname}${here.search}`, { path: '/', httpOnly: true, secure: true, sameSite: 'Lax', maxAge: 900 });
+  return c.redirect('/auth/login', 303);
 }
 
 /**

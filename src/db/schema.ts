@@ -224,6 +224,52 @@ export const gateSessions = pgTable(
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
     endedAt: timestamp('ended_at', { withTimezone: true }),
     endedReason: text('ended_reason'),
+    /** 'browser' (cookie) or 'token' (a gate-minted bearer token; its row id is the token's jti). */
+    kind: text('kind').notNull().default('browser'),
+    /** A token's browser session: signing out there ends the tokens minted through it. */
+    parentId: text('parent_id'),
+    /** What a token was minted for ("fdwg on laptop"), shown to its owner and in the log. */
+    clientName: text('client_name'),
+    /** Wrong device codes typed in this session, counted per 10 minutes (brute-force limit). */
+    codeFailures: integer('code_failures').notNull().default(0),
+    codeFailuresSince: timestamp('code_failures_since', { withTimezone: true }),
   },
-  (t) => [index('gate_sessions_live_user').on(t.username).where(sql`ended_at IS NULL`)],
+  (t) => [
+    index('gate_sessions_live_user').on(t.username).where(sql`ended_at IS NULL`),
+    index('gate_sessions_live_parent').on(t.parentId).where(sql`ended_at IS NULL`),
+  ],
+);
+
+/** Keys that sign gate tokens (ES256). The private JWK is sealed under SESSION_SECRET's key. */
+export const tokenSigningKeys = pgTable('token_signing_keys', {
+  kid: text('kid').primaryKey(),
+  publicJwk: jsonb('public_jwk').$type<Record<string, unknown>>().notNull(),
+  privateJwk: text('private_jwk').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  /** Set when a newer key takes over: verifies tokens until then, signs none. */
+  retireAt: timestamp('retire_at', { withTimezone: true }),
+});
+
+/**
+ * CLI sign-ins in progress: a loopback code (RFC 8252, bound to a PKCE challenge) or a device code
+ * with its short user code. Rows are keyed by the SHA-256 of the secret code; single use.
+ */
+export const cliLogins = pgTable(
+  'cli_logins',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind').notNull(),
+    userCode: text('user_code'),
+    codeChallenge: text('code_challenge'),
+    redirectUri: text('redirect_uri'),
+    clientName: text('client_name'),
+    /** pending, approved, denied, used. */
+    status: text('status').notNull().default('pending'),
+    /** The browser session that confirmed it; the token copies its identity. */
+    sessionId: text('session_id'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    lastPollAt: timestamp('last_poll_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('cli_logins_user_code').on(t.userCode).where(sql`status = 'pending'`), index('cli_logins_created').on(t.createdAt)],
 );

@@ -88,6 +88,7 @@ async function embeddedRuntime(env: Env, policy: Policy): Promise<Runtime> {
       demo: true,
       rolePrefix: env.ROLE_PREFIX,
       sessionSecret: secrets.sessionSecret,
+      tokenTtlSeconds: env.GATE_TOKEN_TTL_SECONDS,
       oidc: {
         issuer: issuer.issuer,
         clientId,

@@ -106,8 +106,12 @@ $fn$`,
   ];
 }
 
-/** The statement the gate runs right after it sets `roles`' passwords, in the same transaction. */
+/** Records the verifiers of `$1` (name[]) as the gate's own, for roles whose record is missing. */
 export const recordPasswordsSql = (prefix: string) => `SELECT ${qi(gatePrivateSchema(prefix))}.record_passwords($1::name[]) AS n`;
+
+/** The statement the gate runs right after it sets `role`'s password, in the same transaction. */
+export const recordPasswordSql = (prefix: string, role: string) =>
+  `SELECT ${qi(gatePrivateSchema(prefix))}.record_passwords(ARRAY[${quoteLiteral(role)}]::name[]) AS n`;
 
 export function bootstrapSql(o: BootstrapOptions): string[] {
   const r = managedRoles(o.prefix);

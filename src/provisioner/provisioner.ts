@@ -3,7 +3,8 @@
 // produced by the gate itself.
 import type pg from 'pg';
 import type { Policy } from '../policy/schema.js';
-import { type ManagedRoles, managedRoles } from './roles.js';
+import { recordPasswordSql } from './bootstrap.js';
+import { type ManagedRoles, analystRoleSettings, managedRoles } from './roles.js';
 import { quoteIdent as qi, quoteLiteral, supportsGrantOptions } from './sql.js';
 
 const VERIFIER = /^SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/;
@@ -21,10 +22,12 @@ export class Provisioner {
   private versionNum?: number;
   /** Roles this process has already set up; saves six round trips on every later issue. */
   private readonly ready = new Set<string>();
+  /** Whether the bootstrap's password record function is there (false once it was found missing). */
+  private recordsPasswords = true;
 
   constructor(
     private readonly pool: pg.Pool,
-    prefix: string,
+    private readonly prefix: string,
     private readonly credentialsPolicy: Policy['credentials'],
   ) {
     this.roles = managedRoles(prefix);
@@ -59,10 +62,9 @@ export class Provisioner {
       await c.query('BEGIN');
       await c.query(`GRANT ${qi(this.roles.pseudonymized)} TO ${qi(role)}${grantOpts}`);
       // Defaults only: an analyst can SET these away, so read-only really comes from privileges.
-      await c.query(`ALTER ROLE ${qi(role)} SET default_transaction_read_only = on`);
-      await c.query(
-        `ALTER ROLE ${qi(role)} SET statement_timeout = ${quoteLiteral(this.credentialsPolicy.statement_timeout)}`,
-      );
+      for (const [name, value] of Object.entries(analystRoleSettings(this.credentialsPolicy))) {
+        await c.query(`ALTER ROLE ${qi(role)} SET ${qi(name)} = ${quoteLiteral(value)}`);
+      }
       await c.query('COMMIT');
       this.ready.add(role);
     } catch (err) {
@@ -88,11 +90,24 @@ export class Provisioner {
   }
 
   private async alterForIssue(role: string, verifier: string, validUntil: Date): Promise<void> {
-    await this.pool.query(
-      `ALTER ROLE ${qi(role)} WITH LOGIN PASSWORD ${quoteLiteral(verifier)} VALID UNTIL ${quoteLiteral(
-        validUntil.toISOString(),
-      )} CONNECTION LIMIT ${Math.trunc(this.credentialsPolicy.connection_limit)}`,
-    );
+    const alter = `ALTER ROLE ${qi(role)} WITH LOGIN PASSWORD ${quoteLiteral(verifier)} VALID UNTIL ${quoteLiteral(
+      validUntil.toISOString(),
+    )} CONNECTION LIMIT ${Math.trunc(this.credentialsPolicy.connection_limit)}`;
+    if (this.recordsPasswords) {
+      try {
+        // Two statements in one simple query run as one transaction, in one round trip: the
+        // password and the record the reconciler later compares it with commit together, so a
+        // password the analyst sets herself is caught even before the next reconcile.
+        await this.pool.query(`${alter}; ${recordPasswordSql(this.prefix, role)}`);
+        return;
+      } catch (err) {
+        // A bootstrap from before the check (no function, schema or EXECUTE): the reconciler
+        // lists it as a DBA step; credentials keep working meanwhile.
+        if (!['42883', '3F000', '42501'].includes((err as { code?: string }).code ?? '')) throw err;
+        this.recordsPasswords = false;
+      }
+    }
+    await this.pool.query(alter);
   }
 
   /**
