@@ -1,0 +1,105 @@
+// Bench P2: requests per second of an authenticated API decision, `GET /api/me` with a gate token,
+// against two floors measured in the same run, same process, same client (autocannon):
+//   bare        a bare hono route on @hono/node-server returning the same JSON;
+//   bare+query  the same route also running one prepared, indexed query on a pooled pg client
+//               (the floor of any decision that consults the database).
+//
+//   npm run bench:api -- [--connections 10] [--seconds 8] [--rounds 3] [--out tmp/bench/api-decision.json]
+//
+// Rounds alternate the three targets so drift hits all alike; the figure is the median of the
+// rounds' mean req/s. The cookie session is measured too (`GET /api/me` with the browser cookie).
+import { serve } from '@hono/node-server';
+import autocannon from 'autocannon';
+import { Hono } from 'hono';
+import pg from 'pg';
+import { createPool } from '../src/db/client.js';
+import { startGateOn } from '../test/support/gate-core.js';
+import { HttpSession, formField, signIn } from '../test/support/http-session.js';
+import { environment, formatTable, freePort, median, runBench, startCluster, writeJson } from './lib.js';
+
+const say = (s = '') => process.stdout.write(`${s}\n`);
+
+interface Target {
+  name: string;
+  url: string;
+  headers: Record<string, string>;
+}
+
+async function rps(t: Target, connections: number, seconds: number): Promise<{ rps: number; p99: number; errors: number }> {
+  const result = await autocannon({ url: t.url, connections, duration: seconds, headers: t.headers });
+  const bad = result.non2xx + result.errors + result.timeouts;
+  if (bad > 0) throw new Error(`${t.name}: ${bad} of ${result.requests.total} requests failed (non-2xx ${result.non2xx}, errors ${result.errors})`);
+  return { rps: result.requests.average, p99: result.latency.p99, errors: bad };
+}
+
+runBench({ connections: 10, seconds: 8, rounds: 3, out: 'tmp/bench/api-decision.json' }, async (args, cleanup) => {
+  const cluster = await startCluster({ tmpPrefix: 'fdwg-bench-api-' });
+  cleanup.add('cluster', () => cluster.stop());
+  const gate = await startGateOn(cluster.superuserUrl, { demoMessages: 200, logSink: () => {} });
+  cleanup.add('gate', () => gate.close());
+
+  // alice signs in, accepts the agreement and gets a gate token (device style, confirmed here).
+  const browser = new HttpSession();
+  const { res } = await signIn(browser, gate.url, 'alice', 'alice-demo');
+  const home = await res.text();
+  const csrf = formField(home, '_csrf')!;
+  const post = (path: string, fields: Record<string, string>) =>
+    browser.request(`${gate.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: gate.url }, body: new URLSearchParams(fields).toString() });
+  await post('/agreement', { _csrf: csrf, version: formField(home, 'version')! });
+  const started = (await (await fetch(`${gate.url}/api/cli/device`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json()) as { deviceCode: string; userCode: string };
+  await post('/cli/device', { _csrf: csrf, userCode: started.userCode, decision: 'allow' });
+  const issued = (await (await fetch(`${gate.url}/api/cli/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grantType: 'device_code', deviceCode: started.deviceCode }) })).json()) as { token: string };
+  const me = await (await fetch(`${gate.url}/api/me`, { headers: { authorization: `Bearer ${issued.token}` } })).text();
+  if (!me.includes('"alice"')) throw new Error(`the token does not work: ${me.slice(0, 200)}`);
+
+  // The floors: the same JSON from a bare route, and with one prepared, indexed query first.
+  const pool = createPool(gate.controlUrl, 10);
+  cleanup.add('pool', () => pool.end());
+  const bare = new Hono();
+  bare.get('/bare', (c) => c.json(JSON.parse(me)));
+  const indexed: pg.QueryConfig = { name: 'floor_one_indexed', text: 'SELECT id, username, role_name FROM analysts WHERE username = $1', values: ['alice'] };
+  bare.get('/query', async (c) => {
+    const { rows } = await pool.query(indexed);
+    if (rows.length !== 1) throw new Error('no alice');
+    return c.json(JSON.parse(me));
+  });
+  const port = await freePort();
+  const server = serve({ fetch: bare.fetch, port, hostname: '127.0.0.1' });
+  cleanup.add('floor server', () => new Promise<void>((r) => server.close(() => r())));
+
+  const targets: Target[] = [
+    { name: 'gate /api/me, token', url: `${gate.url}/api/me`, headers: { authorization: `Bearer ${issued.token}` } },
+    { name: 'gate /api/me, cookie', url: `${gate.url}/api/me`, headers: { cookie: `fdwg-session=${browser.cookie('localhost', 'fdwg-session')}` } },
+    { name: 'bare route', url: `http://127.0.0.1:${port}/bare`, headers: {} },
+    { name: 'bare route + 1 query', url: `http://127.0.0.1:${port}/query`, headers: {} },
+  ];
+  const samples: Record<string, number[]> = Object.fromEntries(targets.map((t) => [t.name, []]));
+  const p99s: Record<string, number[]> = Object.fromEntries(targets.map((t) => [t.name, []]));
+  for (let round = 0; round < args.rounds; round++) {
+    for (let k = 0; k < targets.length; k++) {
+      const t = targets[(round + k) % targets.length]!;
+      const r = await rps(t, args.connections, args.seconds);
+      samples[t.name]!.push(r.rps);
+      p99s[t.name]!.push(r.p99);
+      process.stderr.write(`  round ${round + 1}: ${t.name} ${r.rps.toFixed(0)} req/s\n`);
+    }
+  }
+  const med = (name: string) => median([...samples[name]!].sort((a, b) => a - b));
+  const floorBare = med('bare route');
+  const floorQuery = med('bare route + 1 query');
+  say(`API decision throughput, ${args.connections} connections, ${args.seconds} s x ${args.rounds} rounds (median of rounds):`);
+  say(
+    formatTable(
+      ['target', 'req/s', 'p99 ms', 'vs bare', 'vs bare+query'],
+      targets.map((t) => [
+        t.name,
+        med(t.name).toFixed(0),
+        median([...p99s[t.name]!].sort((a, b) => a - b)).toFixed(1),
+        (med(t.name) / floorBare).toFixed(2),
+        (med(t.name) / floorQuery).toFixed(2),
+      ]),
+    ),
+  );
+  say(`results: ${writeJson(args.out, { environment: environment(), args, samples, p99s })}`);
+  return 0;
+});
