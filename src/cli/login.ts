@@ -93,7 +93,14 @@ export async function loopbackLogin(client: GateClient, io: LoginIo, opts: Loopb
   let finished = false;
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const reply = (status: number, title: string, text: string) => {
+    /** Answers the browser; `then` runs once the page has been handed to the socket in full. */
+    const reply = (status: number, title: string, text: string, then?: () => void) => {
+      if (then) {
+        let called = false;
+        const once = () => void (called || ((called = true), then()));
+        res.once('finish', once);
+        res.once('close', once); // the browser went away first
+      }
       res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
       res.end(page(title, text));
     };
@@ -107,24 +114,21 @@ export async function loopbackLogin(client: GateClient, io: LoginIo, opts: Loopb
     const code = url.searchParams.get('code');
     if (error || !code) {
       const why = error === 'access_denied' ? 'Sign-in was cancelled.' : `The gate answered: ${escapeHtml(error ?? 'no code')}.`;
-      reply(200, 'Not signed in', `${why} You can close this tab.`);
-      settle.reject(
+      reply(200, 'Not signed in', `${why} You can close this tab.`, () => settle.reject(
         error === 'access_denied'
           ? new CliError(EXIT.refused, 'Sign-in was cancelled in the browser (access denied).', 'access_denied')
           : new CliError(EXIT.error, `The gate did not sign the command line in: ${error ?? 'no code in its answer'}.`, error ?? 'no_code'),
-      );
+      ));
       return;
     }
     client
       .call<TokenAnswer>('POST', '/api/cli/token', { grantType: 'authorization_code', code, codeVerifier: verifier, redirectUri }, { auth: false })
       .then(
         (token) => {
-          reply(200, 'Signed in', `The command line is signed in as ${escapeHtml(token.username)}; you can close this tab.`);
-          settle.resolve(token);
+          reply(200, 'Signed in', `The command line is signed in as ${escapeHtml(token.username)}; you can close this tab.`, () => settle.resolve(token));
         },
         (err: unknown) => {
-          reply(200, 'Not signed in', `${escapeHtml(err instanceof Error ? err.message : String(err))} You can close this tab.`);
-          settle.reject(err);
+          reply(200, 'Not signed in', `${escapeHtml(err instanceof Error ? err.message : String(err))} You can close this tab.`, () => settle.reject(err));
         },
       );
   });
@@ -162,10 +166,12 @@ export async function loopbackLogin(client: GateClient, io: LoginIo, opts: Loopb
     return await done;
   } finally {
     clearTimeout(timer);
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    // Stop listening; let the answer already sent reach the browser, then drop what is left.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const grace = setTimeout(() => server.closeAllConnections(), 1000);
+    await closed;
+    clearTimeout(grace);
   }
 }
 
