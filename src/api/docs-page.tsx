@@ -85,7 +85,10 @@ function schemaReader(doc: OpenAPIDocument) {
       if (o.$ref) return words(o);
       if (o.const !== undefined) return JSON.stringify(o.const);
       if (o.enum) return o.enum.map((v) => JSON.stringify(v)).join(' | ');
-      if (o.type === 'array') return `array of ${o.items ? words(o.items) : 'anything'}`;
+      if (o.type === 'array') {
+        const count = o.minItems !== undefined || o.maxItems !== undefined ? `, ${o.minItems ?? 0} to ${o.maxItems ?? 'any number of'} items` : '';
+        return `array of ${o.items ? words(o.items) : 'anything'}${count}`;
+      }
       if (o.type === 'object' || o.properties) return name ?? 'object';
       const limits: string[] = [];
       if (o.format) limits.push(o.format);
@@ -95,7 +98,6 @@ function schemaReader(doc: OpenAPIDocument) {
       else if (o.maximum !== undefined) limits.push(`≤ ${o.maximum}`);
       if (o.maxLength !== undefined) limits.push(`${o.minLength ? `${o.minLength} to ` : 'at most '}${o.maxLength} characters`);
       else if (o.minLength) limits.push(`at least ${o.minLength} characters`);
-      if (o.minItems !== undefined || o.maxItems !== undefined) limits.push(`${o.minItems ?? 0} to ${o.maxItems ?? '∞'} items`);
       return `${o.type ?? 'any'}${limits.length ? ` (${limits.join(', ')})` : ''}`;
     };
     const base = options.map(one).join(' or ') || 'any';
@@ -113,24 +115,31 @@ function schemaReader(doc: OpenAPIDocument) {
     }
     return f.properties ? { obj: f, suffix: '' } : undefined;
   };
-  type Field = { path: string; type: string; required: boolean; description?: string };
-  /** Every field of an object schema, nested ones as `a.b` and `items[].c`, a few levels deep. */
-  const fields = (s: Schema, prefix = '', depth = 0, seen: string[] = []): Field[] => {
+  /** The named schema behind a field (through nullable and arrays), if any: it is listed once, in Schemas. */
+  const namedOf = (s: Schema): string | undefined => {
+    if (s.$ref) return refName(s);
+    const [first] = variants(s).options;
+    if (!first) return undefined;
+    if (first.$ref) return refName(first);
+    return first.type === 'array' && first.items ? namedOf(first.items) : undefined;
+  };
+  type Field = { path: string; type: string; ref?: string; required: boolean; description?: string };
+  /** The fields of an object schema; unnamed nested objects as `a.b` and `items[].c`, named ones by link. */
+  const fields = (s: Schema, prefix = '', depth = 0): Field[] => {
     const found = objectOf(s);
     if (!found || depth > 4) return [];
     const out: Field[] = [];
     for (const [key, prop] of Object.entries(found.obj.properties ?? {})) {
       const path = `${prefix}${key}`;
+      const ref = namedOf(prop);
       const description = prop.description ?? resolve(prop).description;
-      out.push({ path, type: words(prop), required: found.obj.required?.includes(key) ?? false, description });
-      const ref = refName(prop) ?? refName(resolve(prop).items ?? {});
-      if (ref && seen.includes(ref)) continue;
-      const child = objectOf(prop);
-      if (child) out.push(...fields(prop, `${path}${child.suffix}.`, depth + 1, ref ? [...seen, ref] : seen));
+      out.push({ path, type: words(prop), ref, required: found.obj.required?.includes(key) ?? false, description });
+      const child = ref ? undefined : objectOf(prop);
+      if (child) out.push(...fields(prop, `${path}${child.suffix}.`, depth + 1));
     }
     return out;
   };
-  return { resolve, words, fields, refName };
+  return { resolve, words, fields, refName, components };
 }
 
 const css = `
@@ -173,6 +182,10 @@ export function DocsPage({ document: doc, nonce }: { document: OpenAPIDocument; 
       ops: operations.filter((o) => (o.op.tags?.[0] ?? 'Other') === tag),
     }))
     .filter((g) => g.ops.length > 0);
+  // Error shapes are described once, above; the rest are listed under Schemas.
+  const schemaNames = Object.keys(read.components)
+    .filter((name) => !/^Error\d{3}$/.test(name))
+    .sort();
   const schemes = Object.entries((doc.components?.securitySchemes ?? {}) as Record<string, { description?: string }>);
   const Method = ({ m }: { m: string }) => <span class={`m m-${m}`}>{m.toUpperCase()}</span>;
 
@@ -195,7 +208,7 @@ export function DocsPage({ document: doc, nonce }: { document: OpenAPIDocument; 
                 <code>{f.path}</code>
                 {f.required ? <span class="req">required</span> : null}
               </td>
-              <td class="t">{f.type}</td>
+              <td class="t">{f.ref ? <a href={`#schema-${f.ref}`}>{f.type}</a> : f.type}</td>
               <td>{inline(f.description)}</td>
             </tr>
           ))}
@@ -340,15 +353,29 @@ export function DocsPage({ document: doc, nonce }: { document: OpenAPIDocument; 
                 </ul>
               </>
             ))}
+            <div class="tag">
+              <a href="#schemas">Schemas</a>
+            </div>
           </nav>
           {groups.map((g) => (
             <>
-              <h2>{g.tag}</h2>
+              <h2 id={`tag-${g.tag.replace(/[^a-zA-Z0-9]+/g, '-')}`}>{g.tag}</h2>
               {g.description ? <p class="muted">{inline(g.description)}</p> : null}
               {g.ops.map((o) => (
                 <OperationCard {...o} />
               ))}
             </>
+          ))}
+          <h2 id="schemas">Schemas</h2>
+          <p class="muted">The named shapes the operations above refer to.</p>
+          {schemaNames.map((name) => (
+            <section class="card" id={`schema-${name}`}>
+              <h3>
+                <code>{name}</code>
+              </h3>
+              {paragraphs(read.components[name]?.description)}
+              <FieldTable schema={{ $ref: `#/components/schemas/${name}` }} />
+            </section>
           ))}
         </main>
       </body>

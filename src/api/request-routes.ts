@@ -30,7 +30,7 @@ const createRequest = apiRoute({
   tags: ['PII requests'],
   summary: 'Ask for PII datasets',
   description:
-    'FDWG members only. An unknown dataset, a purpose shorter than a dataset asks for or a duration longer than it allows is a 400 naming the rule; asking again for what you have pending or live is a 409. Approvers are notified.',
+    'Admitted members only (FDWG member, current agreement accepted). An unknown dataset, a purpose shorter than a dataset asks for or a duration longer than it allows is a 400 naming the rule; asking again for a dataset you have pending or live is a 409. A webhook notice goes to the approvers.',
   request: { body: { content: { 'application/json': { schema: piiRequestCreate } } } },
   responses: { 201: json(requestView, 'The request, pending.'), ...errorResponses('not_admitted', 'agreement_required', 'conflict') },
 });
@@ -90,7 +90,8 @@ const revokeGrant = apiRoute({
   path: '/grants/{id}/revoke',
   tags: ['Approvals'],
   summary: 'End live PII access now',
-  description: 'Approvers and admins only. Ends one live grant at once; a grant that already ended is a 409. The comment goes to the analyst and the audit log.',
+  description:
+    "Approvers and admins only. Ends one live grant at once (the analyst's role leaves the dataset's group role and its open warehouse sessions are terminated); a grant that already ended is a 409. The comment is kept in the audit log.",
   request: { params: idPath, body: { content: { 'application/json': { schema: grantRevoke } } } },
   responses: { 200: json(grantView, 'The grant, ended.'), ...errorResponses('forbidden', 'not_found', 'conflict') },
 });

@@ -48,7 +48,7 @@ export const issuedCredential = z
   .strictObject({
     id,
     role: z.string().openapi({ description: 'The login role (`user` of the connection).' }),
-    password: z.string().openapi({ description: 'Shown this once; the gate keeps only its SCRAM verifier.' }),
+    password: z.string().openapi({ description: 'In this answer only: the gate never stores it.' }),
     issuedAt: instant,
     expiresAt: instant,
     ttlSeconds: z.number().int(),
@@ -110,7 +110,7 @@ export const grantView = z
     startsAt: instant,
     expiresAt: instant,
     endedAt: instant.nullable(),
-    endReason: z.string().nullable().openapi({ description: 'Why it ended: expired, relinquished, revoked, left_group...' }),
+    endReason: z.string().nullable().openapi({ description: 'Why it ended (`expired`, `relinquished`, `revoked`, `left_group`); null while live.' }),
     endedBy: z.string().nullable(),
     live: z.boolean(),
   })

@@ -89,7 +89,7 @@ const comment = z
   .max(2000, 'at most 2000 characters')
   .refine(isStorableText, STORABLE_TEXT_MESSAGE)
   .optional()
-  .openapi({ description: 'Shown to the requester and kept in the audit log.' });
+  .openapi({ description: 'A short note, kept in the audit log (a review comment is also shown with the request).' });
 export const piiReview = z
   .object({ decision: z.enum(['approve', 'deny']).openapi({ description: 'One vote per approver; the last approval needed grants.' }), comment })
   .strict()
