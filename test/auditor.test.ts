@@ -8,11 +8,14 @@ import { type AuditAction, appendAudit } from '../src/audit/log.js';
 import { pgauditStatus } from '../src/audit/pgaudit.js';
 import type { AuditRecord } from '../src/audit/query.js';
 import { controlDb } from '../src/db/client.js';
+import { type ApiContract, apiContract } from './support/api-contract.js';
 import { parseCsv } from './support/csv.js';
 import { HttpSession, signIn } from './support/http-session.js';
 import { type TestGate, startTestGate } from './support/gate.js';
 
 let gate: TestGate;
+/** Every JSON answer of the API below is checked against its documented schema (test/openapi.test.ts). */
+let contract: ApiContract;
 const carol = new HttpSession();
 const alice = new HttpSession();
 const bob = new HttpSession();
@@ -47,6 +50,7 @@ async function getJson<T = any>(s: HttpSession, path: string, status = 200): Pro
   const res = await json(s, path);
   const body = await res.json();
   expect(res.status, `${path}: ${JSON.stringify(body).slice(0, 300)}`).toBe(status);
+  if (path.startsWith('/api/')) contract.check('GET', path, res.status, body);
   return body as T;
 }
 async function getHtml(s: HttpSession, path: string, status = 200): Promise<string> {
@@ -83,14 +87,19 @@ async function walkApi(query: string, limit = 200): Promise<Row[]> {
 
 beforeAll(async () => {
   gate = await startTestGate({ demoMessages: 200 });
+  contract = apiContract(gate);
   const version = gate.policy.agreement.version;
 
   // Real actions through the real issuer.
   await signIn(alice, gate.url, 'alice', 'alice-demo');
   const post = (s: HttpSession, path: string, body: unknown) =>
     s.request(`${gate.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  expect((await post(alice, '/api/agreement', { version })).status).toBe(200);
-  expect((await post(alice, '/api/credentials', {})).status).toBe(201);
+  const accepted = await post(alice, '/api/agreement', { version });
+  expect(accepted.status).toBe(200);
+  expect(contract.check('POST', '/api/agreement', accepted.status, await accepted.json())).toEqual({ accepted: true, version });
+  const issued = await post(alice, '/api/credentials', {});
+  expect(issued.status).toBe(201);
+  contract.check('POST', '/api/credentials', issued.status, await issued.json());
   const refused = await signIn(mallory, gate.url, 'mallory', 'mallory-demo');
   expect(refused.res.status).toBe(403);
   await signIn(bob, gate.url, 'bob', 'bob-demo');
@@ -438,7 +447,7 @@ describe('who may look', () => {
       for (const path of api) {
         const res = await json(s, path);
         expect(res.status, `${who} ${path}`).toBe(403);
-        expect((await res.json()).error.code).toBe('forbidden');
+        expect(contract.check('GET', path, res.status, await res.json()).error.code).toBe('forbidden');
       }
     }
   });
@@ -448,7 +457,7 @@ describe('who may look', () => {
     for (const path of api) {
       const res = await json(anon, path);
       expect(res.status, path).toBe(401);
-      expect((await res.json()).error.code).toBe('unauthenticated');
+      expect(contract.check('GET', path, res.status, await res.json()).error.code).toBe('unauthenticated');
     }
     for (const path of pages) expect((await anon.request(`${gate.url}${path}`)).status, path).toBe(401);
   });

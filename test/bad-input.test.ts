@@ -2,11 +2,14 @@
 // says why, in the one error shape for the API and on the error page for forms. Never a 500. Also:
 // the PII request API refuses whoever the /requests page refuses.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type ApiContract, apiContract } from './support/api-contract.js';
 import { type TestGate, startTestGate } from './support/gate.js';
 import { HttpSession, formField, signIn } from './support/http-session.js';
 import { withClient } from './support/pg.js';
 
 let gate: TestGate;
+/** Every JSON answer of the API below is checked against its documented schema (test/openapi.test.ts). */
+let contract: ApiContract;
 const s: Record<string, HttpSession> = {};
 /** Every status answered to bad input here (the closing figure: how many were a 500). */
 const answered: { what: string; status: number }[] = [];
@@ -23,7 +26,7 @@ async function api(who: string, method: string, path: string, body?: unknown) {
   const init: RequestInit =
     body === undefined ? { method } : { method, headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) };
   const res = await s[who]!.request(`${gate.url}/api${path}`, init);
-  return { status: res.status, data: (await res.json()) as any };
+  return { status: res.status, data: contract.check(method, `/api${path}`, res.status, (await res.json()) as any) };
 }
 
 /** A refusal in the API's one error shape, with a reason matching `reason`. */
@@ -66,6 +69,7 @@ let pending = 0;
 
 beforeAll(async () => {
   gate = await startTestGate();
+  contract = apiContract(gate);
   for (const who of ['alice', 'bob', 'carol', 'mallory']) {
     s[who] = new HttpSession();
     await signIn(s[who]!, gate.url, who, `${who}-demo`);
@@ -185,7 +189,7 @@ describe('ids and audit filters PostgreSQL would refuse are a 400', () => {
   ];
   test.each(apiCases)('GET /api/audit/events?%s', async (q, reason) => {
     const res = await s.carol!.request(`${gate.url}/api/audit/events?${q}`);
-    expectRefusedJson(`audit filter ${q}`, { status: res.status, data: await res.json() }, reason);
+    expectRefusedJson(`audit filter ${q}`, { status: res.status, data: contract.check('GET', '/api/audit/events', res.status, await res.json()) }, reason);
     for (const path of ['/audit', '/audit/export.csv', '/audit/export.jsonl']) {
       await expectRefusedHtml(`${path}?${q}`, await s.carol!.request(`${gate.url}${path}?${q}`), reason);
     }
@@ -194,7 +198,7 @@ describe('ids and audit filters PostgreSQL would refuse are a 400', () => {
   test('the widest dates PostgreSQL takes still work', async () => {
     const res = await s.carol!.request(`${gate.url}/api/audit/events?from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59.999Z&limit=1`);
     expect(res.status).toBe(200);
-    expect((await res.json()).events).toHaveLength(1);
+    expect(contract.check('GET', '/api/audit/events', 200, await res.json()).events).toHaveLength(1);
   });
 
   test('a timeline of a name PostgreSQL cannot store', async () => {
@@ -207,7 +211,7 @@ describe('ids and audit filters PostgreSQL would refuse are a 400', () => {
     }
     for (const path of ['/audit/events/99999999999999999999', '/audit/events/0', '/audit/events/%00']) {
       const res = await s.carol!.request(`${gate.url}/api${path}`);
-      expectRefusedJson(`GET ${path}`, { status: res.status, data: await res.json() }, /id/);
+      expectRefusedJson(`GET ${path}`, { status: res.status, data: contract.check('GET', `/api${path}`, res.status, await res.json()) }, /id/);
     }
     // The largest int4 is a well-formed id: simply not found.
     expect((await api('alice', 'POST', '/requests/2147483647/withdraw', {})).status).toBe(404);
@@ -245,7 +249,7 @@ describe('bodies are limited before they are parsed: 413 with a reason', () => {
       body: stream,
       duplex: 'half',
     } as RequestInit);
-    expectRefusedJson('streamed 10 MB JSON', { status: res.status, data: await res.json() }, /too large|at most/i, 413);
+    expectRefusedJson('streamed 10 MB JSON', { status: res.status, data: contract.check('POST', '/api/requests', res.status, await res.json()) }, /too large|at most/i, 413);
   });
 
   test('a 10 MB form post', async () => {

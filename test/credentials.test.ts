@@ -2,16 +2,20 @@
 // PostgreSQL (scram-sha-256), credentials used with `pg` the way psql would use them.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type ApiContract, apiContract } from './support/api-contract.js';
 import { expectChainIntact } from './support/audit.js';
 import { type TestGate, analystClient, startTestGate } from './support/gate.js';
 import { HttpSession, formField, signIn } from './support/http-session.js';
 import { pgLogFile, withClient } from './support/pg.js';
 
 let gate: TestGate;
+/** JSON answers of the API below are checked against their documented schemas (test/openapi.test.ts). */
+let contract: ApiContract;
 const issuedPasswords: string[] = [];
 
 beforeAll(async () => {
   gate = await startTestGate();
+  contract = apiContract(gate);
 });
 afterAll(async () => {
   await gate?.close();
@@ -31,7 +35,7 @@ const json = (body: unknown) => ({
 
 async function issue(s: HttpSession, body: unknown = {}) {
   const res = await s.request(`${gate.url}/api/credentials`, json(body));
-  const data = (await res.json()) as any;
+  const data = contract.check('POST', '/api/credentials', res.status, (await res.json()) as any);
   if (data.password) issuedPasswords.push(data.password);
   return { res, data };
 }
@@ -67,15 +71,16 @@ describe('an admitted analyst (alice)', () => {
   test('accepting an old agreement version is refused with the current version named', async () => {
     const res = await alice.request(`${gate.url}/api/agreement`, json({ version: '1999-01' }));
     expect(res.status).toBe(409);
-    expect(((await res.json()) as any).error.details.currentVersion).toBe(gate.policy.agreement.version);
+    expect(contract.check('POST', '/api/agreement', 409, (await res.json()) as any).error.details.currentVersion).toBe(gate.policy.agreement.version);
   });
 
   test('accepts the agreement (once, even when sent twice)', async () => {
     for (let i = 0; i < 2; i++) {
       const res = await alice.request(`${gate.url}/api/agreement`, json({ version: gate.policy.agreement.version }));
       expect(res.status).toBe(200);
+      contract.check('POST', '/api/agreement', 200, await res.json());
     }
-    const me = (await (await alice.request(`${gate.url}/api/me`)).json()) as any;
+    const me = contract.check('GET', '/api/me', 200, (await (await alice.request(`${gate.url}/api/me`)).json()) as any);
     expect(me).toMatchObject({ username: 'alice', admitted: true, agreement: { accepted: true } });
     const accepted = (await auditRows()).filter((r) => r.action === 'agreement.accepted' && r.subject === 'alice');
     expect(accepted).toHaveLength(1);
@@ -140,7 +145,7 @@ describe('an admitted analyst (alice)', () => {
       body: '{nope',
     });
     expect(notJson.status).toBe(400);
-    expect(((await notJson.json()) as any).error.message).toMatch(/not valid JSON/);
+    expect(contract.check('POST', '/api/credentials', 400, (await notJson.json()) as any).error.message).toMatch(/not valid JSON/);
   });
 
   test('with a 2-second TTL, PostgreSQL itself refuses the password after expiry', async () => {
@@ -206,10 +211,10 @@ describe('an admitted analyst (alice)', () => {
     await live.query('SELECT 1');
     const res = await alice.request(`${gate.url}/api/credentials`, { method: 'DELETE' });
     expect(res.status).toBe(200);
-    expect(((await res.json()) as any).sessionsEnded).toBeGreaterThanOrEqual(1);
+    expect(contract.check('DELETE', '/api/credentials', 200, (await res.json()) as any).sessionsEnded).toBeGreaterThanOrEqual(1);
     await expect(live.query('SELECT 1')).rejects.toThrow();
     await expect(analystClient(gate, data.role, data.password).connect()).rejects.toThrow(/password authentication failed|not permitted to log in/);
-    const me = (await (await alice.request(`${gate.url}/api/me`)).json()) as any;
+    const me = contract.check('GET', '/api/me', 200, (await (await alice.request(`${gate.url}/api/me`)).json()) as any);
     expect(me.credential).toBeNull();
   });
 
@@ -237,7 +242,7 @@ describe('an admitted analyst (alice)', () => {
       headers: { 'content-type': 'application/json', origin: 'https://evil.example' },
     });
     expect(crossSite.status).toBe(403);
-    expect(((await crossSite.json()) as any).error.code).toBe('csrf_failed');
+    expect(contract.check('POST', '/api/credentials', 403, (await crossSite.json()) as any).error.code).toBe('csrf_failed');
   });
 });
 
@@ -250,7 +255,7 @@ describe('someone outside the FDWG (mallory)', () => {
     expect(html).toContain('packager');
     const api = await session.request(`${gate.url}/api/credentials`, json({}));
     expect(api.status).toBe(403);
-    expect(((await api.json()) as any).error.code).toBe('not_admitted');
+    expect(contract.check('POST', '/api/credentials', 403, (await api.json()) as any).error.code).toBe('not_admitted');
     const agreement = await session.request(`${gate.url}/api/agreement`, json({ version: gate.policy.agreement.version }));
     expect(agreement.status).toBe(403);
 
@@ -307,7 +312,9 @@ describe('the gate itself', () => {
     for (const path of ['/api/me', '/api/nothing-here']) {
       const res = await fetch(`${gate.url}${path}`);
       expect(res.status).toBe(401);
-      expect(((await res.json()) as any).error.code).toBe('unauthenticated');
+      const body = (await res.json()) as any;
+      expect(body.error.code).toBe('unauthenticated');
+      if (path === '/api/me') contract.check('GET', path, 401, body);
     }
     const missing = await fetch(`${gate.url}/nothing-here`);
     expect(missing.status).toBe(404);

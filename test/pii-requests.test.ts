@@ -5,12 +5,15 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { controlDb } from '../src/db/client.js';
 import { GrantSweeper } from '../src/requests/grant-sweeper.js';
 import { datasetRole } from '../src/provisioner/roles.js';
+import { type ApiContract, apiContract } from './support/api-contract.js';
 import { expectChainIntact } from './support/audit.js';
 import { type TestGate, analystClient, startTestGate } from './support/gate.js';
 import { HttpSession, signIn } from './support/http-session.js';
 import { withClient } from './support/pg.js';
 
 let gate: TestGate;
+/** Every JSON answer below is checked against its documented schema (test/openapi.test.ts). */
+let contract: ApiContract;
 const s: Record<string, HttpSession> = {};
 let aliceRole = '';
 let alicePassword = '';
@@ -27,7 +30,7 @@ const json = (method: string, body?: unknown): RequestInit => ({
 
 async function api(who: string, method: string, path: string, body?: unknown) {
   const res = await s[who]!.request(`${gate.url}/api${path}`, json(method, body));
-  return { status: res.status, data: (await res.json()) as any };
+  return { status: res.status, data: contract.check(method, `/api${path}`, res.status, (await res.json()) as any) };
 }
 
 const ask = (who: string, datasets: string[], purpose: string, durationSeconds = 3600) =>
@@ -68,6 +71,7 @@ async function grantedToAlice(durationSeconds = 3600): Promise<number> {
 
 beforeAll(async () => {
   gate = await startTestGate();
+  contract = apiContract(gate);
   for (const who of ['alice', 'bob', 'dave', 'erin', 'mallory', 'carol']) {
     s[who] = new HttpSession();
     await signIn(s[who]!, gate.url, who, `${who}-demo`);
