@@ -201,6 +201,7 @@ const tags = [
   { name: 'PII requests', description: 'FDWG members ask for time-bounded access to PII datasets.' },
   { name: 'Approvals', description: 'Approvers decide requests; approvers and admins end live access early.' },
   { name: 'Access log', description: 'Auditors only: the hash-chained audit log.' },
+  { name: 'Command line', description: 'The `fdwg` CLI signs in (loopback or device style) for a gate token, and ends it.' },
   { name: 'Reference', description: 'This documentation.' },
 ];
 
