@@ -61,8 +61,11 @@ describe('~/.pgpass', () => {
     expect(upsertPgpass('a:1:b:c:d', target, 'new').content).toBe(`a:1:b:c:d\n${ours('new')}\n`);
   });
 
-  test('fields escape ":" and "\\" as libpq reads them (round trip, any text)', () => {
-    const text = fc.string({ unit: 'grapheme', maxLength: 12 }).filter((s) => !s.includes('\n') && !s.includes('\r'));
+  test('fields escape ":" and "\\", a lone "*" and a leading "#" as libpq reads them (round trip, any text)', () => {
+    const text = fc.oneof(
+      fc.constantFrom('*', '#', '\\', ':', '\\*'),
+      fc.string({ unit: 'grapheme', maxLength: 12 }).filter((s) => !s.includes('\n') && !s.includes('\r')),
+    );
     fc.assert(
       fc.property(text, text, text, text, fc.integer({ min: 1, max: 65535 }), (host, database, user, pw, port) => {
         const t = { host, port, database, user };
@@ -71,6 +74,7 @@ describe('~/.pgpass', () => {
         // Our own fields are never wildcards, even a value that is "*".
         expect(fields?.slice(0, 4).some((f) => f.wildcard)).toBe(false);
       }),
+      { numRuns: 500 },
     );
   });
 

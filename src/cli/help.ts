@@ -5,7 +5,8 @@ export const DEFAULT_GATE = 'http://localhost:8787';
 
 const GLOBAL = `Global options:
   --gate URL     the gate's address (default: $FDWG_GATE_URL, else ${DEFAULT_GATE})
-  -h, --help     this help; \`fdwg <command> --help\` for one command`;
+  -h, --help     this help; \`fdwg <command> --help\` for one command
+  --version      the version of fdwg`;
 
 interface CommandHelp {
   summary: string;

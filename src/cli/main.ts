@@ -1,6 +1,7 @@
 // `fdwg`: the gate from a terminal. Parses the command line, runs one command, exits with a code a
 // script can act on (see errors.ts). Output meant for a program goes to stdout; progress, hints and
 // errors go to stderr.
+import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { COMMANDS, DEFAULT_GATE, commandHelp, mainHelp } from './help.js';
 import { CliError, EXIT, usageError } from './errors.js';
@@ -12,6 +13,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 const GLOBAL_OPTIONS: Options = {
   gate: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
 };
 
 const json: Options = { json: { type: 'boolean' } };
@@ -86,6 +88,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const err = (line = '') => void process.stderr.write(`${line}\n`);
   try {
     const { command, values, positionals } = parseCommandLine(argv);
+    if (values.version && !command) {
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+      out(`fdwg ${pkg.version} (node ${process.version})`);
+      return EXIT.ok;
+    }
     if (values.help || !command) {
       if (command && !COMMANDS[command]) throw usageError(`unknown command "${command}". See \`fdwg --help\`.`);
       out(command ? commandHelp(command) : mainHelp());

@@ -38,7 +38,9 @@ function joinLines(lines: string[], finalNewline: boolean): string {
 export const pgpassField = (s: string) => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
 
 export function pgpassLine(t: PgTarget, password: string): string {
-  const line = [t.host, String(t.port), t.database, t.user, password].map(pgpassField).join(':');
+  // A field that is "*" alone would be a wildcard to libpq; escaped, it is a literal star.
+  const key = [t.host, String(t.port), t.database, t.user].map((f) => (f === '*' ? '\\*' : pgpassField(f)));
+  const line = [...key, pgpassField(password)].join(':');
   // libpq skips a line starting with "#" as a comment; an escaped "#" is read as itself.
   return line.startsWith('#') ? `\\${line}` : line;
 }
