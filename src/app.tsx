@@ -76,6 +76,14 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const app = new Hono<AppEnv>();
 
   app.use('*', requestId());
+  // The loopback CLI sign-in page posts a form whose answer redirects to the CLI's listener on
+  // 127.0.0.1; form-action governs that redirect too. Only this page may send forms there.
+  // (Registered before secureHeaders, so this runs after it has set the policy.)
+  app.use('/cli/authorize', async (c, next) => {
+    await next();
+    const csp = c.res.headers.get('Content-Security-Policy');
+    if (csp) c.res.headers.set('Content-Security-Policy', csp.replace('form-action ', 'form-action http://127.0.0.1:* http://[::1]:* '));
+  });
   app.use(
     '*',
     secureHeaders({

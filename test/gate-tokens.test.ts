@@ -2,10 +2,10 @@
 // walked through the real gate and issuer, and every way a token is refused.
 import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type TestGate, startTestGate } from './support/gate.js';
 import { HttpSession, formField, signIn } from './support/http-session.js';
+import { controlRows } from './support/seed.js';
 
 let gate: TestGate;
 beforeAll(async () => {
@@ -33,15 +33,7 @@ const postForm = (s: HttpSession, path: string, fields: Record<string, string>) 
     body: new URLSearchParams(fields).toString(),
   });
 
-async function control<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: gate.controlAdminUrl });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
+const control = <T,>(sql: string, params: unknown[] = []) => controlRows<T>(gate, sql, params);
 
 /** A browser session signed in, agreement accepted for members; returns it and its form token. */
 async function browserFor(username: string): Promise<{ s: HttpSession; csrf: string }> {

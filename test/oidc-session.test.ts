@@ -2,11 +2,11 @@
 // taken at sign-in, refreshes without an ID token), the kinder shape of other issuers, server-side
 // sessions that end at sign-out, and an issuer that fails or freezes. All against the real
 // development issuer; nothing is mocked.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SESSION_COOKIE } from '../src/auth/oidc.js';
 import { type TestGate, startTestGate } from './support/gate.js';
 import { HttpSession, formField, signIn } from './support/http-session.js';
+import { controlRows } from './support/seed.js';
 
 let gate: TestGate; // Ipsilon-like issuer (the default)
 let kind: TestGate; // claims in the ID token too, UserInfo answered live
@@ -34,15 +34,7 @@ const postForm = (s: HttpSession, url: string, fields: Record<string, string>) =
     body: new URLSearchParams(fields).toString(),
   });
 
-async function control<T>(g: TestGate, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: g.controlAdminUrl });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
+const control = controlRows;
 
 describe('sign-in against an Ipsilon-like issuer', () => {
   test('the username and groups come from UserInfo: a gate reading only the ID token gets no username', async () => {

@@ -7,6 +7,7 @@ import { GrantSweeper } from '../src/requests/grant-sweeper.js';
 import { datasetRole } from '../src/provisioner/roles.js';
 import { type ApiContract, apiContract } from './support/api-contract.js';
 import { expectChainIntact } from './support/audit.js';
+import { controlRows } from './support/seed.js';
 import { type TestGate, analystClient, startTestGate } from './support/gate.js';
 import { HttpSession, signIn } from './support/http-session.js';
 import { withClient } from './support/pg.js';
@@ -38,9 +39,7 @@ const ask = (who: string, datasets: string[], purpose: string, durationSeconds =
 const decide = (who: string, id: number, decision: 'approve' | 'deny', comment?: string) =>
   api(who, 'POST', `/requests/${id}/reviews`, comment === undefined ? { decision } : { decision, comment });
 
-async function control<T = any>(text: string, params: unknown[] = []): Promise<T[]> {
-  return withClient(gate.controlAdminUrl, async (c) => (await c.query(text, params)).rows);
-}
+const control = <T = any,>(text: string, params: unknown[] = []) => controlRows<T>(gate, text, params);
 const events = (requestId: number, action?: string) =>
   control(`SELECT * FROM audit_events WHERE request_id = $1 ${action ? 'AND action = $2' : ''} ORDER BY id`, action ? [requestId, action] : [requestId]);
 const grantsOf = (requestId: number) => control(`SELECT * FROM pii_grants WHERE request_id = $1 ORDER BY id`, [requestId]);

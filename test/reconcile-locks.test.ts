@@ -14,8 +14,8 @@ import { createLogger } from '../src/log.js';
 import { startReconciling } from '../src/node/reconciling.js';
 import { reconcile, type ReconcileOptions } from '../src/reconcile/apply.js';
 import { Reconciler } from '../src/reconcile/service.js';
-import { scramSha256Verifier } from '../src/provisioner/scram.js';
 import { type TestGate, analystClient, startTestGate } from './support/gate.js';
+import { seedAnalyst } from './support/seed.js';
 import { uniqueSuffix, withClient } from './support/pg.js';
 
 let gate: TestGate;
@@ -39,23 +39,7 @@ function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
   ]);
 }
 
-/** An admitted analyst as the gate sets one up; with `password`, also a live credential. */
-async function analyst(name: string, password?: string) {
-  const role = `${gate.prefix}${name}`;
-  const id = await withClient(gate.controlAdminUrl, async (c) => {
-    const { rows } = await c.query(`INSERT INTO analysts (username, subject, role_name) VALUES ($1, $1, $2) RETURNING id`, [name, role]);
-    return rows[0].id as number;
-  });
-  await gate.services.provisioner.ensureAnalystRole(role);
-  if (password) {
-    const expiresAt = new Date(Date.now() + 3600_000);
-    await gate.services.provisioner.issue(role, { verifier: await scramSha256Verifier(password), validUntil: expiresAt });
-    await withClient(gate.controlAdminUrl, (c) =>
-      c.query(`INSERT INTO credentials (analyst_id, role_name, issued_at, expires_at) VALUES ($1, $2, now(), $3)`, [id, role, expiresAt]),
-    );
-  }
-  return { id, role, name };
-}
+const analyst = (name: string, password?: string) => seedAnalyst(gate, name, password);
 
 /** A gate change in flight: holds the role-change lock shared until `release` (as issue() does). */
 async function changeInFlight() {

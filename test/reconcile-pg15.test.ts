@@ -5,18 +5,17 @@
 import pg from 'pg';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createPool } from '../src/db/client.js';
-import { prepareDatabases, urlWith } from '../src/node/databases.js';
+import { urlWith } from '../src/node/databases.js';
 import { loadPolicy } from '../src/policy/load.js';
 import { Provisioner } from '../src/provisioner/provisioner.js';
 import { datasetRole } from '../src/provisioner/roles.js';
 import { reconcile } from '../src/reconcile/apply.js';
-import { type DebianPostgres, startDebianPostgres } from './support/debian-pg.js';
+import { type Pg15Gate, startPg15Gate } from './support/debian-pg.js';
 import { uniqueSuffix, withClient } from './support/pg.js';
 
 const prefix = `p15${uniqueSuffix()}_`;
 const policy = loadPolicy(path.resolve('policies'));
-let cluster: DebianPostgres;
+let g: Pg15Gate;
 let gatePool: pg.Pool;
 let dbaPool: pg.Pool;
 let controlPool: pg.Pool;
@@ -24,25 +23,11 @@ let warehouseAdminUrl: string;
 let controlAdminUrl: string;
 
 beforeAll(async () => {
-  cluster = await startDebianPostgres();
-  const urls = await prepareDatabases({
-    superuserUrl: cluster.superuserUrl,
-    controlDatabase: 'control',
-    warehouseDatabase: 'warehouse',
-    prefix,
-    gatePassword: `gate-${uniqueSuffix()}`,
-    policy,
-    demo: { messages: 200, seed: 7, pseudonymKey: `key-${uniqueSuffix()}` },
-  });
-  warehouseAdminUrl = urlWith(cluster.superuserUrl, 'warehouse');
-  controlAdminUrl = urlWith(cluster.superuserUrl, 'control');
-  gatePool = createPool(urls.warehouseUrl, 2);
-  dbaPool = createPool(warehouseAdminUrl, 2);
-  controlPool = createPool(urls.controlUrl, 2);
+  g = await startPg15Gate(prefix, policy);
+  ({ gatePool, dbaPool, controlPool, warehouseAdminUrl, controlAdminUrl } = g);
 });
 afterAll(async () => {
-  await Promise.allSettled([gatePool?.end(), dbaPool?.end(), controlPool?.end()]);
-  await cluster?.stop();
+  await g?.close();
 });
 
 const run = (warehouse: pg.Pool, apply = false) => reconcile({ policy, prefix, warehouse, control: controlPool }, { apply });
@@ -63,7 +48,7 @@ test('PG15: a fresh bootstrap plans nothing; the gate revokes a hand-granted dat
   await withClient(controlAdminUrl, (c) =>
     c.query(`INSERT INTO credentials (analyst_id, role_name, issued_at, expires_at) SELECT id, role_name, now(), now() + interval '1 hour' FROM analysts WHERE username = 'bob'`),
   );
-  const session = new pg.Client({ connectionString: urlWith(cluster.superuserUrl, 'warehouse', role, 'bob-pw-15') });
+  const session = new pg.Client({ connectionString: urlWith(g.cluster.superuserUrl, 'warehouse', role, 'bob-pw-15') });
   session.on('error', () => {});
   await session.connect();
   await session.query(`SET ROLE "${ds}"`);

@@ -5,19 +5,18 @@
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createPool } from '../src/db/client.js';
-import { prepareDatabases, urlWith } from '../src/node/databases.js';
+import { urlWith } from '../src/node/databases.js';
 import { loadPolicy } from '../src/policy/load.js';
 import { Provisioner } from '../src/provisioner/provisioner.js';
 import { scramSha256Verifier } from '../src/provisioner/scram.js';
 import { reconcile } from '../src/reconcile/apply.js';
 import { Reconciler } from '../src/reconcile/service.js';
-import { type DebianPostgres, startDebianPostgres } from './support/debian-pg.js';
+import { type Pg15Gate, startPg15Gate } from './support/debian-pg.js';
 import { uniqueSuffix, withClient } from './support/pg.js';
 
 const prefix = `s15${uniqueSuffix()}_`;
 const policy = loadPolicy(path.resolve('policies'));
-let cluster: DebianPostgres;
+let g: Pg15Gate;
 let gatePool: pg.Pool;
 let dbaPool: pg.Pool;
 let controlPool: pg.Pool;
@@ -25,30 +24,16 @@ let warehouseAdminUrl: string;
 let controlAdminUrl: string;
 
 beforeAll(async () => {
-  cluster = await startDebianPostgres();
-  const urls = await prepareDatabases({
-    superuserUrl: cluster.superuserUrl,
-    controlDatabase: 'control',
-    warehouseDatabase: 'warehouse',
-    prefix,
-    gatePassword: `gate-${uniqueSuffix()}`,
-    policy,
-    demo: { messages: 200, seed: 7, pseudonymKey: `key-${uniqueSuffix()}` },
-  });
-  warehouseAdminUrl = urlWith(cluster.superuserUrl, 'warehouse');
-  controlAdminUrl = urlWith(cluster.superuserUrl, 'control');
-  gatePool = createPool(urls.warehouseUrl, 2);
-  dbaPool = createPool(warehouseAdminUrl, 2);
-  controlPool = createPool(urls.controlUrl, 2);
+  g = await startPg15Gate(prefix, policy);
+  ({ gatePool, dbaPool, controlPool, warehouseAdminUrl, controlAdminUrl } = g);
 });
 afterAll(async () => {
-  await Promise.allSettled([gatePool?.end(), dbaPool?.end(), controlPool?.end()]);
-  await cluster?.stop();
+  await g?.close();
 });
 
 const deps = () => ({ policy, prefix, warehouse: gatePool, control: controlPool });
 const login = (role: string, password: string, database = 'warehouse') => {
-  const c = new pg.Client({ connectionString: urlWith(cluster.superuserUrl, database, role, password) });
+  const c = new pg.Client({ connectionString: urlWith(g.cluster.superuserUrl, database, role, password) });
   c.on('error', () => {});
   return c.connect().then(() => c);
 };

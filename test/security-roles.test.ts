@@ -9,9 +9,9 @@ import { controlDb, createPool } from '../src/db/client.js';
 import { holdRoleChangeLock } from '../src/db/role-change-lock.js';
 import { reconcile, type ReconcileOptions } from '../src/reconcile/apply.js';
 import { Reconciler } from '../src/reconcile/service.js';
-import { recordPasswordsSql } from '../src/provisioner/bootstrap.js';
 import { scramSha256Verifier } from '../src/provisioner/scram.js';
 import { type TestGate, analystClient, startTestGate } from './support/gate.js';
+import { seedAnalyst } from './support/seed.js';
 import { uniqueSuffix, withClient } from './support/pg.js';
 
 let gate: TestGate;
@@ -40,23 +40,7 @@ const settingsOf = (role: string) =>
     ).rows.map((r) => `${r.db}: ${[...r.setconfig].sort().join(', ')}`),
   );
 
-/** An admitted analyst as the gate sets one up; with `password`, also a live credential. */
-async function analyst(name: string, password?: string) {
-  const role = `${gate.prefix}${name}`;
-  const id = await withClient(gate.controlAdminUrl, async (c) => {
-    const { rows } = await c.query(`INSERT INTO analysts (username, subject, role_name) VALUES ($1, $1, $2) RETURNING id`, [name, role]);
-    return rows[0].id as number;
-  });
-  await gate.services.provisioner.ensureAnalystRole(role);
-  if (password) {
-    const expiresAt = new Date(Date.now() + 3600_000);
-    await gate.services.provisioner.issue(role, { verifier: await scramSha256Verifier(password), validUntil: expiresAt });
-    await withClient(gate.controlAdminUrl, (c) =>
-      c.query(`INSERT INTO credentials (analyst_id, role_name, issued_at, expires_at) VALUES ($1, $2, now(), $3)`, [id, role, expiresAt]),
-    );
-  }
-  return { id, role, name };
-}
+const analyst = (name: string, password?: string) => seedAnalyst(gate, name, password);
 
 async function session(role: string, password: string, database?: string) {
   const c = database ? new pg.Client({ ...gate.config.analystDb, database, user: role, password }) : analystClient(gate, role, password);

@@ -7,7 +7,10 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, write
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { createPool } from '../../src/db/client.js';
 import { freePort } from '../../src/dev/net.js';
+import { prepareDatabases, urlWith } from '../../src/node/databases.js';
+import type { Policy } from '../../src/policy/schema.js';
 
 export const DEBIAN_PG_BIN = '/usr/lib/postgresql/15/bin';
 const PGAUDIT_SO = '/usr/lib/postgresql/15/lib/pgaudit.so';
@@ -135,4 +138,46 @@ export async function startDebianPostgres(opts: { pgaudit?: boolean } = {}): Pro
     }
   }
   return { superuserUrl, logDir, port, stop };
+}
+
+/** A Debian PostgreSQL 15 cluster prepared as the gate's (bootstrap, control migrations, demo warehouse). */
+export interface Pg15Gate {
+  cluster: DebianPostgres;
+  prefix: string;
+  /** The warehouse as the gate's login (CREATEROLE, not superuser). */
+  gatePool: pg.Pool;
+  /** The warehouse as its superuser (the DBA). */
+  dbaPool: pg.Pool;
+  /** The control database as the gate's login. */
+  controlPool: pg.Pool;
+  warehouseAdminUrl: string;
+  controlAdminUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startPg15Gate(prefix: string, policy: Policy): Promise<Pg15Gate> {
+  const cluster = await startDebianPostgres();
+  const suffix = () => randomBytes(4).toString('hex');
+  const urls = await prepareDatabases({
+    superuserUrl: cluster.superuserUrl,
+    controlDatabase: 'control',
+    warehouseDatabase: 'warehouse',
+    prefix,
+    gatePassword: `gate-${suffix()}`,
+    policy,
+    demo: { messages: 200, seed: 7, pseudonymKey: `key-${suffix()}` },
+  });
+  const warehouseAdminUrl = urlWith(cluster.superuserUrl, 'warehouse');
+  const pools = { gatePool: createPool(urls.warehouseUrl, 2), dbaPool: createPool(warehouseAdminUrl, 2), controlPool: createPool(urls.controlUrl, 2) };
+  return {
+    cluster,
+    prefix,
+    ...pools,
+    warehouseAdminUrl,
+    controlAdminUrl: urlWith(cluster.superuserUrl, 'control'),
+    async close() {
+      await Promise.allSettled(Object.values(pools).map((p) => p.end()));
+      await cluster.stop();
+    },
+  };
 }
