@@ -3,6 +3,8 @@ import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { NONCE, secureHeaders } from 'hono/secure-headers';
 import type pg from 'pg';
+import { DenialLog } from './access/denials.js';
+import { assertEveryRouteDeclared, guard } from './access/guard.js';
 import { serveApi } from './api/openapi.js';
 import { apiApp } from './api/routes.js';
 import { cliApiRoutes } from './api/cli-routes.js';
@@ -21,6 +23,7 @@ import type { Policy } from './policy/schema.js';
 import { Provisioner } from './provisioner/provisioner.js';
 import { CredentialService } from './services/credentials.js';
 import { GateService } from './services/gate.js';
+import { SignIns } from './services/sign-ins.js';
 import { Sweeper } from './services/sweeper.js';
 import { GrantSweeper } from './requests/grant-sweeper.js';
 import { PiiRequestService } from './requests/service.js';
@@ -51,10 +54,11 @@ export function createServices(deps: AppDeps): Services {
   const sessions = new SessionStore(db, deps.config.sessionSecret, deps.config.sessionRefreshSeconds ?? 15 * 60, SESSION_LIFETIME_SECONDS);
   const tokens = new GateTokens(db, deps.config.sessionSecret, deps.config.publicUrl, Math.min(deps.config.tokenTtlSeconds ?? TOKEN_MAX_SECONDS, TOKEN_MAX_SECONDS));
   const requests = new PiiRequestService(db, gate, provisioner, deps.policy, deps.config.rolePrefix);
+  const credentials = new CredentialService(db, gate, provisioner, deps.policy.credentials, undefined, requests);
   return {
     gate,
     provisioner,
-    credentials: new CredentialService(db, gate, provisioner, deps.policy.credentials, undefined, requests),
+    credentials,
     sweeper: new Sweeper(db, provisioner),
     requests,
     grantSweeper: new GrantSweeper(db, provisioner, deps.policy),
@@ -63,6 +67,8 @@ export function createServices(deps: AppDeps): Services {
     sessions,
     tokens,
     cliLogins: new CliLogins(db, sessions, tokens, deps.config.cliPollSeconds ?? 5),
+    denials: new DenialLog(db),
+    signIns: new SignIns(gate, credentials, sessions),
   };
 }
 
@@ -117,7 +123,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     });
   });
 
-  app.get('/healthz', async (c) => {
+  // Answered before any credential is read: a bad cookie or token never fails a health check.
+  app.get('/healthz', guard('health'), async (c) => {
     // Each check gets HEALTH_CHECK_MS: a frozen database (connections accepted, nothing answered)
     // must make this a prompt 503, not a request that hangs as long as the freeze.
     const HEALTH_CHECK_MS = 2_000;
@@ -162,7 +169,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   });
 
   // Public keys of gate tokens (ES256): retired keys drop out once their tokens have expired.
-  app.get('/.well-known/jwks.json', async (c) => {
+  app.get('/.well-known/jwks.json', guard('health'), async (c) => {
     c.header('Cache-Control', 'public, max-age=300');
     return c.json(await services.tokens.publicJwks());
   });
@@ -221,5 +228,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     );
   });
 
+  // Every route declares its access action (src/access/rules.ts): an app with one that does not
+  // never serves a request.
+  assertEveryRouteDeclared(app);
   return app;
 }

@@ -1,9 +1,11 @@
-import type { Identity } from './auth/identity.js';
+import type { DenialLog } from './access/denials.js';
+import type { Identity, Standing } from './auth/identity.js';
 import type { CliLogins } from './auth/cli-login.js';
 import type { SessionStore } from './auth/sessions.js';
 import type { GateTokens } from './auth/tokens.js';
 import type { CredentialService } from './services/credentials.js';
-import type { GateService } from './services/gate.js';
+import type { GateService, GateStatus } from './services/gate.js';
+import type { SignIns } from './services/sign-ins.js';
 import type { Provisioner } from './provisioner/provisioner.js';
 import type { Sweeper } from './services/sweeper.js';
 import type { GrantSweeper } from './requests/grant-sweeper.js';
@@ -30,6 +32,10 @@ export interface Services {
   tokens: GateTokens;
   /** Command-line sign-in: loopback codes and device codes. */
   cliLogins: CliLogins;
+  /** Refused attempts on the access log, coalesced per person, action and minute. */
+  denials: DenialLog;
+  /** What a sign-in or a refresh changes: the analyst record, and a leaver's access ending. */
+  signIns: SignIns;
 }
 
 export interface AppEnv {
@@ -40,6 +46,8 @@ export interface AppEnv {
     /** The gate token behind a bearer request; null for cookies and the signed-out. */
     token: { jti: string } | null;
     services: Services;
+    /** Where the asker stands, computed once per request by the access guard (src/access/guard.ts). */
+    access?: { standing: Standing; status?: Promise<GateStatus> };
     requestId: string;
     secureHeadersNonce?: string;
   };

@@ -1,11 +1,10 @@
 // The access log as JSON, for auditors only (auditor policy groups). Same filters as the pages.
-import type { Context } from 'hono';
 import type pg from 'pg';
+import { guard } from '../access/guard.js';
 import { LIMIT_DEFAULT, LIMIT_MAX, type ChainMonitor, eventDetail, nextCursor, parseAuditQuery, searchEvents } from '../audit/query.js';
 import { auditActions } from '../audit/log.js';
 import { controlDb } from '../db/client.js';
 import { AppError } from '../errors.js';
-import type { AppEnv } from '../types.js';
 import { apiRoute, apiRouter, errorResponses, json, z } from './openapi.js';
 import { chainStatusResponse, eventDetailResponse, eventPage } from './responses.js';
 import { bigintId, eventIdPath, printable } from './schemas.js';
@@ -14,16 +13,6 @@ export interface AuditRouteDeps {
   /** The control database (the log lives there). */
   controlPool: pg.Pool;
   chain: ChainMonitor;
-}
-
-/** Signed in, and in an auditor group: nothing else opens the log (approvers and admins neither). */
-export function requireAuditor(c: Context<AppEnv>) {
-  const identity = c.get('identity');
-  if (!identity) throw new AppError('unauthenticated', 'Sign in first (GET /auth/login).');
-  if (!c.get('services').gate.standing(identity).auditor) {
-    throw new AppError('forbidden', 'The access log is open to auditors only.');
-  }
-  return identity;
 }
 
 /** Event ids in paths of the pages: a positive bigserial id, else a 400 (never a database error). */
@@ -51,6 +40,7 @@ const eventQuery = z.object({
 const listEvents = apiRoute({
   method: 'get',
   path: '/events',
+  action: 'audit.read',
   tags: ['Access log'],
   summary: 'Search the access log',
   description: 'Auditors only. Events newest first, filtered; every filter must hold. Page with `cursor` (keyset paging: stable while new events arrive).',
@@ -61,6 +51,7 @@ const listEvents = apiRoute({
 const getEvent = apiRoute({
   method: 'get',
   path: '/events/{id}',
+  action: 'audit.read',
   tags: ['Access log'],
   summary: 'One event',
   description: 'Auditors only. The event, the SQL text of a `pii.read` (unless retention pruned it; its SHA-256 stays) and the ids of its neighbours in the chain.',
@@ -71,6 +62,7 @@ const getEvent = apiRoute({
 const chainStatus = apiRoute({
   method: 'get',
   path: '/chain',
+  action: 'audit.read',
   tags: ['Access log'],
   summary: 'Verify the hash chain',
   description: 'Auditors only. Walks the whole chain now (concurrent calls share one walk) and names the first broken link, if any: its id, the expected and the found hash.',
@@ -79,12 +71,9 @@ const chainStatus = apiRoute({
 
 export function auditApiRoutes(deps: AuditRouteDeps) {
   const db = controlDb(deps.controlPool);
-  const api = apiRouter();
-  api.use('*', async (c, next) => {
-    requireAuditor(c);
-    await next();
-  });
-  return api
+  // Every route is `audit.read` (auditors only: never approvers or admins by virtue of those
+  // roles); so is anything else under /api/audit, known or not.
+  return apiRouter()
     .openapi(listEvents, async (c) => {
       const q = parseAuditQuery(c.req.query(), 'api');
       const page = await searchEvents(db, q.filter, q);
@@ -96,5 +85,6 @@ export function auditApiRoutes(deps: AuditRouteDeps) {
       if (!detail) throw new AppError('not_found', `No event ${id} in the access log.`);
       return c.json(detail, 200);
     })
-    .openapi(chainStatus, async (c) => c.json(await deps.chain.status(0), 200));
+    .openapi(chainStatus, async (c) => c.json(await deps.chain.status(0), 200))
+    .all('*', guard('audit.read'));
 }

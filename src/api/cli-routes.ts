@@ -52,11 +52,11 @@ export function cliApiRoutes(config: AppConfig) {
     apiRoute({
       method: 'post',
       path: '/cli/device',
+      action: 'public',
       tags: ['Command line'],
       summary: 'Start a device-style sign-in',
       description:
         'For a command line without a browser (ssh, JupyterHub): returns a device code to poll with and a short user code the person confirms at `verificationUri` in any signed-in browser. Codes expire in 10 minutes and are single use; starting too many at once is a 429.',
-      security: [],
       request: { body: { content: { 'application/json': { schema: DeviceStart } } } },
       responses: { 200: { description: 'Started.', content: { 'application/json': { schema: DeviceStarted } } }, ...errorResponses(429) },
     }),
@@ -72,6 +72,7 @@ export function cliApiRoutes(config: AppConfig) {
     apiRoute({
       method: 'post',
       path: '/cli/token',
+      action: 'public',
       tags: ['Command line'],
       summary: 'Exchange a sign-in code for a gate token',
       description: [
@@ -79,7 +80,6 @@ export function cliApiRoutes(config: AppConfig) {
         '`device_code`: poll with the device code at the given interval; `authorization_pending` (400) until the person confirms, `slow_down` (429) when polling too fast (wait 5 s longer), `access_denied` (403) when they refused, `expired` (410) when the code ran out or was used.',
         'The token copies the identity of the browser session that approved it and ends with it (signing out there), with `fdwg logout`, when an admin ends the person\'s sessions, or when they leave the FDWG.',
       ].join('\n\n'),
-      security: [],
       request: { body: { content: { 'application/json': { schema: TokenRequest } }, required: true } },
       responses: { 200: { description: 'A gate token.', content: { 'application/json': { schema: IssuedToken } } }, ...errorResponses(410, 429) },
     }),
@@ -98,6 +98,7 @@ export function cliApiRoutes(config: AppConfig) {
     apiRoute({
       method: 'post',
       path: '/cli/logout',
+      action: 'signout',
       tags: ['Command line'],
       summary: 'End this gate token',
       description: 'Ends the token sent in `Authorization: Bearer`; its next use is a 401. Other tokens and browser sessions stay.',

@@ -3,8 +3,9 @@
 // built from the one OpenAPIHono that holds every /api route.
 import { OpenAPIHono, type RouteConfig, createRoute, z } from '@hono/zod-openapi';
 import type { Hono, MiddlewareHandler } from 'hono';
-import { matchedRoutes } from 'hono/route';
 import pkg from '../../package.json' with { type: 'json' };
+import { guard, matchedOpenRoute } from '../access/guard.js';
+import { type Action, actions, refusalCodes, whoRules } from '../access/rules.js';
 import { SESSION_COOKIE } from '../auth/oidc.js';
 import type { AppConfig } from '../config.js';
 import { AppError, type ErrorCode, errorStatus } from '../errors.js';
@@ -113,22 +114,10 @@ export const apiRouter = () => new OpenAPIHono<AppEnv>({ defaultHook: zodFailure
 
 // --- Routes ----------------------------------------------------------------------------------------
 
-/**
- * Marks a route that answers without an identity (`security: []` in `apiRoute` adds it). Everything
- * else under /api is a JSON 401 for the anonymous, unknown paths included.
- */
-export const publicRoute: MiddlewareHandler = async function publicRoute(_c, next) {
-  await next();
-};
-
-const isPublic = (c: Parameters<MiddlewareHandler<AppEnv>>[0]) =>
-  matchedRoutes(c).some((r) => r.handler === publicRoute || (r.handler as unknown as Record<string, unknown>)[COMPOSED] === publicRoute);
-// hono's mark on a handler it wrapped with a sub-app's own error handler.
-const COMPOSED = '__COMPOSED_HANDLER';
-
-/** The /api gate: an identity unless the route is public, and no caching of anything. */
+/** The /api gate: an identity unless the route is open to anyone (its action), and no caching. */
 export const apiGuard: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (!c.get('identity') && !isPublic(c)) throw new AppError('unauthenticated', 'Sign in first (GET /auth/login).');
+  // Unknown /api paths too are a 401 for the signed-out: nothing under /api is a directory.
+  if (!c.get('identity') && !matchedOpenRoute(c)) throw new AppError('unauthenticated', 'Sign in first (GET /auth/login).');
   c.header('Cache-Control', 'no-store');
   await next();
 };
@@ -137,32 +126,38 @@ const UNSAFE = new Set(['post', 'put', 'patch', 'delete']);
 
 /**
  * `createRoute` with the gate's defaults:
- * - a JSON body is read by `jsonInput` first (64 KiB limit, JSON only, storable text), and is
+ * - `action` (src/access/rules.ts) is checked first, before the body is read: its guard answers
+ *   401/403 and records refusals; an action open to anyone makes the route public (`security: []`),
+ *   otherwise the document's default (bearer or cookie) applies;
+ * - a JSON body is read by `jsonInput` next (64 KiB limit, JSON only, storable text), and is
  *   `required` exactly when the schema refuses `{}` (an empty body counts as `{}`);
- * - `security: []` makes the route public; otherwise the document's default (bearer or cookie);
- * - error responses every such route can give are added: 401, 500 and 503; 403 (cross-site) on
- *   unsafe methods; 400 with params, query or body; 413 with a body. Declare the rest with
- *   `...errorResponses(...)`.
+ * - error responses every such route can give are added: 401, 500 and 503; the 403 codes of its
+ *   action, and 403 (cross-site) on unsafe methods; 400 with params, query or body; 413 with a
+ *   body. Declare the rest with `...errorResponses(...)`.
  */
-export function apiRoute<P extends string, R extends Omit<RouteConfig, 'path'> & { path: P }>(config: R) {
-  const body = config.request?.body;
+export function apiRoute<P extends string, R extends Omit<RouteConfig, 'path'> & { path: P; action: Action }>(config: R) {
+  const { action, ...route } = config;
+  const body = route.request?.body;
   const jsonSchema = (body?.content?.['application/json'] as { schema?: unknown } | undefined)?.schema;
   const isZodSchema = (s: unknown): s is z.ZodType => typeof (s as z.ZodType | undefined)?.safeParse === 'function';
-  const implied: ErrorCode[] = ['unauthenticated', 'internal', 'db_unavailable', 'idp_unavailable'];
-  if (UNSAFE.has(config.method)) implied.push('csrf_failed');
-  if (config.request?.params || config.request?.query || body) implied.push('bad_request');
+  const implied: ErrorCode[] = ['unauthenticated', 'internal', 'db_unavailable', 'idp_unavailable', ...refusalCodes(action)];
+  if (UNSAFE.has(route.method)) implied.push('csrf_failed');
+  if (route.request?.params || route.request?.query || body) implied.push('bad_request');
   if (body) implied.push('payload_too_large');
-  const own = Array.isArray(config.middleware) ? config.middleware : config.middleware ? [config.middleware] : [];
-  const isPublicRoute = Array.isArray(config.security) && config.security.length === 0;
-  return createRoute<P, R>({
-    ...config,
-    middleware: [...(isPublicRoute ? [publicRoute] : []), ...(jsonSchema ? [jsonInput] : []), ...own],
-    request: config.request && {
-      ...config.request,
+  const own = Array.isArray(route.middleware) ? route.middleware : route.middleware ? [route.middleware] : [];
+  const rule = actions[action];
+  const isPublicRoute = whoRules[rule.who].anonymous;
+  return createRoute<P, Omit<R, 'action'>>({
+    ...route,
+    ...(isPublicRoute ? { security: [] } : {}),
+    'x-access': { action, who: whoRules[rule.who].text, refusalsRecorded: rule.recorded },
+    middleware: [guard(action), ...(jsonSchema ? [jsonInput] : []), ...own],
+    request: route.request && {
+      ...route.request,
       ...(body && isZodSchema(jsonSchema) ? { body: { required: !jsonSchema.safeParse({}).success, ...body } } : {}),
     },
-    responses: withImplied(config.responses, implied),
-  } as R);
+    responses: withImplied(route.responses, implied),
+  } as Omit<R, 'action'>);
 }
 
 /** The route's responses plus the implied error codes (merged into a status it already declares). */
@@ -253,7 +248,7 @@ const served = new WeakMap<Hono<AppEnv>, OpenAPIHono<AppEnv>>();
 export function serveApi(app: Hono<AppEnv>, api: OpenAPIHono<AppEnv>, config: Pick<AppConfig, 'publicUrl'>): void {
   const document = apiDocument(api, config);
   app.route('/api', api);
-  app.get('/openapi.json', (c) => c.json(document()));
+  app.get('/openapi.json', guard('public'), (c) => c.json(document()));
   served.set(app, api);
 }
 

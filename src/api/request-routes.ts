@@ -18,6 +18,7 @@ export function pathId(c: Context, name = 'id'): number {
 const listDatasets = apiRoute({
   method: 'get',
   path: '/datasets',
+  action: 'requests.read',
   tags: ['PII requests'],
   summary: 'The PII datasets you can ask for',
   description: "FDWG members only. The policy's PII datasets: their tables, the longest access, how many approvers must agree and the shortest purpose accepted.",
@@ -27,6 +28,7 @@ const listDatasets = apiRoute({
 const createRequest = apiRoute({
   method: 'post',
   path: '/requests',
+  action: 'requests.create',
   tags: ['PII requests'],
   summary: 'Ask for PII datasets',
   description:
@@ -38,6 +40,7 @@ const createRequest = apiRoute({
 const myRequestList = apiRoute({
   method: 'get',
   path: '/requests',
+  action: 'requests.read',
   tags: ['PII requests'],
   summary: 'Your requests',
   description: 'FDWG members only. Your requests, newest first, with their reviews and grants.',
@@ -47,6 +50,7 @@ const myRequestList = apiRoute({
 const withdraw = apiRoute({
   method: 'post',
   path: '/requests/{id}/withdraw',
+  action: 'requests.withdraw',
   tags: ['PII requests'],
   summary: 'Withdraw a pending request',
   description: 'Your own request, while it is pending (else a 409).',
@@ -57,6 +61,7 @@ const withdraw = apiRoute({
 const relinquish = apiRoute({
   method: 'post',
   path: '/requests/{id}/relinquish',
+  action: 'requests.relinquish',
   tags: ['PII requests'],
   summary: 'Give up live access early',
   description: 'Ends the live grants of your own request now (a 409 when it gives you none): your role leaves the datasets\' group roles at once.',
@@ -67,6 +72,7 @@ const relinquish = apiRoute({
 const reviewRequest = apiRoute({
   method: 'post',
   path: '/requests/{id}/reviews',
+  action: 'requests.review',
   tags: ['Approvals'],
   summary: 'Approve or deny a request',
   description:
@@ -78,6 +84,7 @@ const reviewRequest = apiRoute({
 const approvalQueue = apiRoute({
   method: 'get',
   path: '/approvals',
+  action: 'approvals.read',
   tags: ['Approvals'],
   summary: 'The approval queue',
   description:
@@ -88,6 +95,7 @@ const approvalQueue = apiRoute({
 const revokeGrant = apiRoute({
   method: 'post',
   path: '/grants/{id}/revoke',
+  action: 'grants.revoke',
   tags: ['Approvals'],
   summary: 'End live PII access now',
   description:
@@ -99,7 +107,6 @@ const revokeGrant = apiRoute({
 export function requestApiRoutes(policy: Policy) {
   return apiRouter()
     .openapi(listDatasets, (c) => {
-      c.get('services').requests.requireMember(c.get('identity')!);
       return c.json(
         {
           datasets: policy.pii_datasets.map((d) => ({

@@ -197,6 +197,16 @@ export const eventDetailResponse = z
       })
       .nullable()
       .openapi({ description: 'The SQL a `pii.read` event recorded; null for other events.' }),
+    denials: z
+      .strictObject({
+        count: z.number().int().openapi({ description: 'Refusals of this person and action in the minute of the event, the recorded one included.' }),
+        lastAt: instant,
+      })
+      .nullable()
+      .openapi({
+        description:
+          'For an `access.denied` event: the refusals it stands for. Only the first refusal of a person, action and minute is an event; the count is kept beside the chain. null for other events.',
+      }),
     previousId: z.number().int().nullable(),
     nextId: z.number().int().nullable(),
   })

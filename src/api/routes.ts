@@ -36,10 +36,10 @@ export function apiApp(deps: ApiDeps) {
     apiRoute({
       method: 'get',
       path: '/docs',
+      action: 'public',
       tags: ['Reference'],
       summary: 'This reference, as a page',
       description: 'Every operation of the API with its parameters, body fields and answers, rendered from `/openapi.json` (the machine-readable document). Open to everyone.',
-      security: [],
       responses: { 200: { description: 'An HTML page.', content: { 'text/html': { schema: z.string() } } } },
     }),
     (c) => c.html(DocsPage({ document: document(), nonce: c.get('secureHeadersNonce') })),
@@ -50,6 +50,7 @@ export function apiApp(deps: ApiDeps) {
 const me = apiRoute({
   method: 'get',
   path: '/me',
+  action: 'me.read',
   tags: ['Account'],
   summary: 'Who you are and where you stand',
   description:
@@ -60,6 +61,7 @@ const me = apiRoute({
 const acceptAgreement = apiRoute({
   method: 'post',
   path: '/agreement',
+  action: 'agreement.accept',
   tags: ['Account'],
   summary: 'Accept the data-use agreement',
   description: 'Accepts the current version (FDWG members only). Accepting it again changes nothing. An older version is a 409 whose `details.currentVersion` names the current one.',
@@ -70,6 +72,7 @@ const acceptAgreement = apiRoute({
 const issueCredential = apiRoute({
   method: 'post',
   path: '/credentials',
+  action: 'credentials.issue',
   tags: ['Account'],
   summary: 'Issue a warehouse password',
   description:
@@ -81,6 +84,7 @@ const issueCredential = apiRoute({
 const revokeCredentials = apiRoute({
   method: 'delete',
   path: '/credentials',
+  action: 'credentials.revoke',
   tags: ['Account'],
   summary: 'Revoke your warehouse access',
   description: 'No new logins with any issued password, and your live warehouse sessions are terminated. Safe to call with nothing live.',

@@ -40,6 +40,12 @@ export const auditActions = [
   // The analyst's terminal (issue 11).
   /** A gate token minted for a command line (its client name and expiry in details). */
   'token.issued',
+  // Authorization in one place (issue 12).
+  /**
+   * A refused attempt at a recorded action (src/access/rules.ts): the first of its person, action
+   * and minute; `details.attempted`, `route`, `reason`; the minute's count is in access_denials.
+   */
+  'access.denied',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

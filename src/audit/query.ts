@@ -4,7 +4,7 @@
 import { type SQL, and, asc, count, desc, eq, gt, inArray, lt, max, min, or, sql } from 'drizzle-orm';
 import type pg from 'pg';
 import type { ControlDb } from '../db/client.js';
-import { auditEvents, piiReadStatements } from '../db/schema.js';
+import { accessDenials, auditEvents, piiReadStatements } from '../db/schema.js';
 import { STORABLE_TEXT_MESSAGE, bigintId, isStorableText } from '../api/schemas.js';
 import { AppError } from '../errors.js';
 import { type AuditFilter, auditFilterSchema, auditWhere, newestFirst } from './filters.js';
@@ -170,9 +170,18 @@ export interface PiiStatement {
   prunedAt: string | null;
 }
 
+/** The refusals an `access.denied` event stands for: that person, action and minute. */
+export interface DenialCount {
+  /** Refusals in the minute, the one the event records included (kept beside the chain). */
+  count: number;
+  /** The last of them (ISO-8601 UTC). */
+  lastAt: string;
+}
+
 export interface EventDetail {
   event: AuditRecord;
   statement: PiiStatement | null;
+  denials: DenialCount | null;
   /** Neighbours in the chain (by id), for walking it by hand. */
   previousId: number | null;
   nextId: number | null;
@@ -185,20 +194,24 @@ export async function eventDetail(db: ControlDb, id: number): Promise<EventDetai
       statement: piiReadStatements.statement,
       statementSha256: piiReadStatements.statementSha256,
       prunedAt: sql<string | null>`to_char(${piiReadStatements.prunedAt} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+      denialCount: accessDenials.count,
+      denialLastAt: sql<string | null>`to_char(${accessDenials.lastAt} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
       previousId: sql<string | null>`(SELECT max(p.id) FROM audit_events p WHERE p.id < ${e.id})`,
       nextId: sql<string | null>`(SELECT min(n.id) FROM audit_events n WHERE n.id > ${e.id})`,
     })
     .from(e)
     .leftJoin(piiReadStatements, eq(piiReadStatements.eventId, e.id))
+    .leftJoin(accessDenials, eq(accessDenials.eventId, e.id))
     .where(eq(e.id, id));
   if (!row) return null;
-  const { statement, statementSha256, prunedAt, previousId, nextId, ...event } = row;
+  const { statement, statementSha256, prunedAt, denialCount, denialLastAt, previousId, nextId, ...event } = row;
   return {
     event: event as AuditRecord,
     statement:
       statementSha256 === null
         ? null
         : { text: prunedAt ? null : statement, sha256: statementSha256, pruned: Boolean(prunedAt) || statement === null, prunedAt },
+    denials: denialCount === null || denialLastAt === null ? null : { count: denialCount, lastAt: denialLastAt },
     previousId: previousId === null ? null : Number(previousId),
     nextId: nextId === null ? null : Number(nextId),
   };

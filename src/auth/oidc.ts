@@ -179,12 +179,9 @@ export function createOidc(config: AppConfig) {
     if (token && !session) deleteCookie(c, SESSION_COOKIE, { path: '/' });
     let identity = session?.identity ?? null;
     if (session?.refreshDue) {
-      const before = c.get('services').gate.standing(session.identity);
       identity = await refresh(c, session);
       if (!identity) deleteCookie(c, SESSION_COOKIE, { path: '/' });
-      else if (before.member && !c.get('services').gate.standing(identity).member) {
-        await endAccessOfLeaver(c, identity, session.id);
-      }
+      else await c.get('services').signIns.refreshed(session.identity, identity, session.id);
     }
     c.set('identity', identity);
     c.set('session', identity && session ? { id: session.id } : null);
@@ -306,16 +303,6 @@ export function signInThenReturn(c: Context<AppEnv>): Response {
   const here = new URL(c.req.url);
   setCookie(c, CONTINUE_COOKIE, `${here.pathname}${here.search}`, { path: '/', httpOnly: true, secure: true, sameSite: 'Lax', maxAge: 900 });
   return c.redirect('/auth/login', 303);
-}
-
-/**
- * Someone who was an FDWG member is no longer one: their database access ends (credentials, PII
- * grants) and so do their other gate sessions. The current one stays, to show "not admitted".
- */
-export async function endAccessOfLeaver(c: Context<AppEnv>, identity: Identity, keepSession: string): Promise<void> {
-  const { credentials, sessions } = c.get('services');
-  await credentials.revokeIfNoLongerMember(identity);
-  await sessions.endAllFor(identity.username, 'left_fdwg', 'system:gate', keepSession);
 }
 
 /** The library's code exchange takes no signal: bound it from outside. */

@@ -1,7 +1,7 @@
 // The gate's own state (the control database). The warehouse is not described here: the gate only
 // manages roles and grants there, it owns no tables.
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, check, index, integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, check, index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 export const analysts = pgTable('analysts', {
   id: serial('id').primaryKey(),
@@ -10,7 +10,13 @@ export const analysts = pgTable('analysts', {
   email: text('email'),
   roleName: text('role_name').notNull().unique(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  /** The latest sign-in, member or not any more. */
   lastLoginAt: timestamp('last_login_at', { withTimezone: true }),
+  /**
+   * The groups the issuer gave at that sign-in (or at a later refresh that changed them): what
+   * "still an FDWG member" means for someone who is not asking, e.g. a requester being approved.
+   */
+  lastGroups: jsonb('last_groups').$type<string[]>(),
 });
 
 export const agreementAcceptances = pgTable(
@@ -74,6 +80,26 @@ export const auditEvents = pgTable(
     // (see AT_SKEW_MS in src/audit/filters.ts).
     index('audit_events_at').on(t.at),
   ],
+);
+
+/**
+ * Refused attempts, coalesced: one row per person, action and minute, counting the refusals. The
+ * first refusal of each minute is also an `access.denied` event on the chain (`event_id`); later
+ * ones in that minute only count here, so hammering a route cannot flood the log, and the chain
+ * is never touched again (it stays append-only).
+ */
+export const accessDenials = pgTable(
+  'access_denials',
+  {
+    actor: text('actor').notNull(),
+    /** The action refused (src/access/rules.ts), not an audit action. */
+    action: text('action').notNull(),
+    minute: timestamp('minute', { withTimezone: true, mode: 'string' }).notNull(),
+    count: integer('count').notNull().default(1),
+    lastAt: timestamp('last_at', { withTimezone: true, mode: 'string' }).notNull(),
+    eventId: bigint('event_id', { mode: 'number' }).references(() => auditEvents.id),
+  },
+  (t) => [primaryKey({ columns: [t.actor, t.action, t.minute] }), uniqueIndex('access_denials_event').on(t.eventId)],
 );
 
 /**

@@ -3,6 +3,8 @@
 // dataset's group role for the approved window; access ends on expiry, relinquish, early revoke or
 // leaving the FDWG. Every change is audited in its own transaction, next to its webhook notice.
 import { type SQL, sql } from 'drizzle-orm';
+import { type ReviewBlock, reviewBlock, requesterStillAdmitted } from '../access/objects.js';
+import { assertAllowed } from '../access/rules.js';
 import { pgArray } from '../db/pg-array.js';
 import { holdRoleChangeLock } from '../db/role-change-lock.js';
 import { appendAudit, appendAuditMany } from '../audit/log.js';
@@ -109,17 +111,11 @@ export class PiiRequestService {
   ) {}
 
   // --- Analyst ---------------------------------------------------------------------------------
-
-  /**
-   * PII requests are for FDWG members: the datasets, your requests, asking. Pages and API refuse
-   * anyone else (an outsider, an auditor) the same way.
-   */
-  requireMember(identity: Identity): void {
-    if (!this.gate.standing(identity).member) throw new AppError('not_admitted', 'PII requests are for FDWG members only.');
-  }
+  // Who may take each action is the rule table's (src/access/rules.ts), checked by the routes'
+  // guards; the methods below that reveal or change something apply their action's rule again.
 
   async create(identity: Identity, draft: RequestDraft): Promise<RequestView> {
-    const analyst = await this.gate.requireAdmitted(identity);
+    const analyst = await this.gate.requireAdmitted(identity, 'requests.create');
     const checked = checkRequest(this.policy, draft);
     const names = checked.datasets.map((d) => d.name);
     const now = this.now();
@@ -176,7 +172,7 @@ export class PiiRequestService {
   }
 
   async mine(identity: Identity): Promise<RequestView[]> {
-    this.requireMember(identity);
+    assertAllowed('requests.read', { standing: this.gate.standing(identity) });
     const status = await this.gate.status(identity);
     if (!status.analyst) return [];
     return this.views(sql`r.analyst_id = ${status.analyst.id}`, 100);
@@ -211,19 +207,19 @@ export class PiiRequestService {
 
   async approvals(identity: Identity): Promise<Approvals> {
     const standing = this.gate.standing(identity);
-    if (!standing.approver && !standing.admin) throw new AppError('forbidden', 'The approval queue is open to approvers and admins only.');
+    assertAllowed('approvals.read', { standing });
+    // Admins see the live grants (they may end them early), only approvers the requests to decide.
     const pending = standing.approver ? await this.views(sql`r.state = 'pending'`, 200, 'asc') : [];
     const analysts = [...new Set(pending.map((p) => p.analyst))];
     const history = analysts.length
       ? await this.views(sql`a.username = ANY(${pgArray(analysts)}::text[]) AND r.state <> 'pending'`, 500)
       : [];
     const items = pending.map<QueueItem>((p) => {
-      const own = p.analyst === identity.username;
-      const voted = p.reviews.some((v) => v.reviewer === identity.username);
+      const block = reviewBlock(identity.username, { id: p.id, requester: p.analyst, reviewers: p.reviews.map((v) => v.reviewer) });
       return {
         ...p,
-        decidable: !own && !voted,
-        whyNot: own ? 'Your own request: another approver decides it.' : voted ? 'You have already approved it.' : undefined,
+        decidable: !block,
+        whyNot: block?.whyNot,
         history: history.filter((h) => h.analyst === p.analyst).slice(0, 10),
       };
     });
@@ -231,14 +227,15 @@ export class PiiRequestService {
   }
 
   async review(identity: Identity, requestId: number, decision: Decision, comment?: string | null): Promise<DecisionResult> {
-    if (!this.gate.standing(identity).approver) throw new AppError('forbidden', 'Only approvers decide PII requests.');
+    assertAllowed('requests.review', { standing: this.gate.standing(identity) });
     const now = this.now();
-    type Outcome = { kind: 'done'; final: boolean } | { kind: 'self' | 'expired' | 'voted' } | { kind: 'closed'; state: string };
+    type Outcome = { kind: 'done'; final: boolean } | { kind: 'blocked'; block: ReviewBlock } | { kind: 'expired' } | { kind: 'closed'; state: string };
     const outcome = await this.db.transaction(async (tx): Promise<Outcome> => {
       const r = await this.lock(tx, sql`r.id = ${requestId}`);
       if (!r) throw new AppError('not_found', `No request #${requestId}.`);
       // Refused whatever the state: nobody decides their own request, even as an approver.
-      if (r.username === identity.username) return { kind: 'self' };
+      const own = reviewBlock(identity.username, { id: r.id, requester: r.username, reviewers: [] });
+      if (own) return { kind: 'blocked', block: own };
       if (r.state !== 'pending') return { kind: 'closed', state: r.state };
       if (r.review_deadline.getTime() <= now.getTime()) {
         // The sweeper has not come by yet: the window is over all the same.
@@ -247,7 +244,8 @@ export class PiiRequestService {
       }
       const votes = await tx.execute<{ reviewer: string; decision: Decision }>(sql`
         SELECT reviewer, decision FROM pii_request_reviews WHERE request_id = ${r.id}`);
-      if (votes.rows.some((v) => v.reviewer === identity.username)) return { kind: 'voted' };
+      const again = reviewBlock(identity.username, { id: r.id, requester: r.username, reviewers: votes.rows.map((v) => v.reviewer) });
+      if (again) return { kind: 'blocked', block: again };
       const approvals = new Set(votes.rows.filter((v) => v.decision === 'approve').map((v) => v.reviewer));
       if (decision === 'approve') approvals.add(identity.username);
       const final = decision === 'approve' && approvals.size >= r.approvals_required;
@@ -274,13 +272,9 @@ export class PiiRequestService {
       return { kind: 'done', final: true };
     });
     // A refusal changes nothing, yet it is recorded: in its own transaction, after the lock is gone.
-    if (outcome.kind === 'self') {
-      await this.refuse(identity, requestId, decision, 'self-approval: nobody decides their own request');
-      throw new AppError('forbidden', 'You cannot decide your own request, even as an approver.');
-    }
-    if (outcome.kind === 'voted') {
-      await this.refuse(identity, requestId, decision, 'a second vote by the same approver');
-      throw new AppError('conflict', `You have already reviewed request #${requestId}; it needs another approver.`);
+    if (outcome.kind === 'blocked') {
+      await this.refuse(identity, requestId, decision, outcome.block.reason);
+      throw new AppError(outcome.block.code, outcome.block.message);
     }
     if (outcome.kind === 'expired') throw new AppError('conflict', `Request #${requestId} expired: nobody decided it within the review window.`, { state: 'expired' });
     if (outcome.kind === 'closed') throw new AppError('conflict', `Request #${requestId} is already ${outcome.state}.`, { state: outcome.state });
@@ -290,8 +284,7 @@ export class PiiRequestService {
 
   /** Early end of a live grant by an approver or an admin. */
   async revokeGrant(identity: Identity, grantId: number, comment?: string | null): Promise<GrantView> {
-    const standing = this.gate.standing(identity);
-    if (!standing.approver && !standing.admin) throw new AppError('forbidden', 'Only approvers and admins revoke PII access.');
+    assertAllowed('grants.revoke', { standing: this.gate.standing(identity) });
     await this.db.transaction(async (tx) => {
       const grants = await lockLiveGrants(tx, sql`g.id = ${grantId}`);
       if (grants.length === 0) {
@@ -370,17 +363,17 @@ export class PiiRequestService {
 
   /**
    * Group claims are only as fresh as the last sign-in: before granting, the requester must have
-   * been an FDWG member at their latest sign-in and still hold the current agreement.
+   * been an FDWG member at their latest sign-in (the groups kept on their analysts row) and still
+   * hold the current agreement (src/access/objects.ts).
    */
   private async requireStillAdmitted(tx: ControlTx, r: LockedRequest): Promise<void> {
     const result = await tx.execute<{ groups: unknown; accepted: boolean }>(sql`
-      SELECT (SELECT details->'groups' FROM audit_events
-               WHERE subject = ${r.username} AND action IN ('login', 'gate.refused') ORDER BY id DESC LIMIT 1) AS groups,
-             EXISTS (SELECT 1 FROM agreement_acceptances WHERE analyst_id = ${r.analyst_id} AND version = ${this.policy.agreement.version}) AS accepted`);
+      SELECT a.last_groups AS groups,
+             EXISTS (SELECT 1 FROM agreement_acceptances WHERE analyst_id = a.id AND version = ${this.policy.agreement.version}) AS accepted
+        FROM analysts a WHERE a.id = ${r.analyst_id}`);
     const row = result.rows[0];
-    const groups = Array.isArray(row?.groups) ? (row.groups as string[]) : [];
-    const member = groups.some((g) => this.policy.admission.member_groups.includes(g));
-    if (!member || !row?.accepted) {
+    const groups = Array.isArray(row?.groups) ? (row.groups as string[]) : null;
+    if (!requesterStillAdmitted(groups, Boolean(row?.accepted), this.policy.admission)) {
       throw new AppError('conflict', `${r.username} is no longer admitted (FDWG membership at the last sign-in, or the current agreement): request #${r.id} cannot be granted.`);
     }
   }

@@ -1,5 +1,7 @@
 // Admission: FDWG membership (from the issuer's groups) and acceptance of the current agreement.
 import { and, eq, sql } from 'drizzle-orm';
+import { type Action, decide } from '../access/rules.js';
+import { standingOf } from '../access/standing.js';
 import { appendAudit } from '../audit/log.js';
 import type { Identity, Standing } from '../auth/identity.js';
 import type { ControlDb } from '../db/client.js';
@@ -46,23 +48,15 @@ export class GateService {
       .prepare('gate_status');
   }
 
+  /** Where the identity stands under the policy (src/access/standing.ts). */
   standing(identity: Identity): Standing {
-    const inAny = (groups: string[]) => groups.some((g) => identity.groups.includes(g));
-    const a = this.policy.admission;
-    const auditor = inAny(a.auditor_groups);
-    return {
-      member: inAny(a.member_groups),
-      // Separation of duties: auditors review decisions, so they never make them, whatever
-      // other groups they are in.
-      approver: inAny(a.approver_groups) && !auditor,
-      auditor,
-      admin: inAny(a.admin_groups),
-    };
+    return standingOf(identity.groups, this.policy.admission);
   }
 
   /**
    * Called once per completed sign-in. Members get (or keep) their analyst record; anyone else is
-   * refused and gets nothing but an audit event.
+   * refused and gets nothing but an audit event. A known analyst's record keeps the groups of this
+   * sign-in, member or not any more (what a later approval of their request goes by).
    */
   async recordLogin(identity: Identity): Promise<{ standing: Standing; wasAnalyst: boolean }> {
     const standing = this.standing(identity);
@@ -73,11 +67,13 @@ export class GateService {
         const roleName = await analystRoleName(this.rolePrefix, identity.username);
         await tx
           .insert(analysts)
-          .values({ username: identity.username, subject: identity.sub, email: identity.email, roleName, lastLoginAt: new Date() })
+          .values({ username: identity.username, subject: identity.sub, email: identity.email, roleName, lastLoginAt: new Date(), lastGroups: identity.groups })
           .onConflictDoUpdate({
             target: analysts.username,
-            set: { subject: identity.sub, email: identity.email, lastLoginAt: new Date() },
+            set: { subject: identity.sub, email: identity.email, lastLoginAt: new Date(), lastGroups: identity.groups },
           });
+      } else if (known) {
+        await tx.update(analysts).set({ lastLoginAt: new Date(), lastGroups: identity.groups }).where(eq(analysts.id, known.id));
       }
       await appendAudit(tx, {
         action: standing.member || staff ? 'login' : 'gate.refused',
@@ -104,15 +100,20 @@ export class GateService {
     };
   }
 
-  /** Throws the precise reason when the identity may not get credentials. */
-  async requireAdmitted(identity: Identity): Promise<AnalystRecord> {
+  /** A refresh that brought other groups: the analyst record keeps the newest word. */
+  async recordGroups(identity: Identity): Promise<void> {
+    await this.db.update(analysts).set({ lastGroups: identity.groups }).where(eq(analysts.username, identity.username));
+  }
+
+  /**
+   * The analyst record of someone admitted for `action` (its rule in src/access/rules.ts); throws
+   * that rule's refusal otherwise. Routes have checked it already; this also finds the record.
+   */
+  async requireAdmitted(identity: Identity, action: Extract<Action, 'credentials.issue' | 'requests.create'> = 'credentials.issue'): Promise<AnalystRecord> {
     const s = await this.status(identity);
-    if (!s.standing.member || !s.analyst) {
-      throw new AppError('not_admitted', 'Only members of the FDWG group are admitted to the warehouse.');
-    }
-    if (!s.agreement.accepted) {
-      throw new AppError('agreement_required', `Accept the data-use agreement version ${s.agreement.version} first.`);
-    }
+    const refusal = decide(action, { standing: s.standing, agreement: s.agreement });
+    if (refusal) throw new AppError(refusal.code, refusal.message);
+    if (!s.analyst) throw new AppError('not_admitted', 'Only members of the FDWG group are admitted to the warehouse.');
     return s.analyst;
   }
 
@@ -123,9 +124,9 @@ export class GateService {
       });
     }
     const s = await this.status(identity);
-    if (!s.standing.member || !s.analyst) {
-      throw new AppError('not_admitted', 'Only members of the FDWG group can accept the data-use agreement.');
-    }
+    const refusal = decide('agreement.accept', { standing: s.standing });
+    if (refusal) throw new AppError(refusal.code, refusal.message);
+    if (!s.analyst) throw new AppError('not_admitted', 'Only members of the FDWG group can accept the data-use agreement.');
     if (s.agreement.accepted) return;
     const analyst = s.analyst;
     await this.db.transaction(async (tx) => {

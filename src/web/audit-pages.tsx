@@ -29,6 +29,8 @@ const badgeClass: Record<string, string> = {
   'credential.revoked': 'a-end',
   'credential.expired': 'a-end',
   'gate.refused': 'a-bad',
+  'access.denied': 'a-bad',
+  'request.refused': 'a-bad',
 };
 
 export function ActionBadge(props: { action: string }) {
@@ -134,6 +136,7 @@ function QuickFilters() {
   const items: [string, Record<string, string>][] = [
     ['PII reads', { action: 'pii.read' }],
     ['Refused sign-ins', { action: 'gate.refused' }],
+    ['Refused access', { action: 'access.denied' }],
     ['Credentials issued', { action: 'credential.issued' }],
     ['Revocations', { action: 'credential.revoked' }],
     ['Today (UTC)', { from: today }],
@@ -467,7 +470,7 @@ export function AuditListPage(ctx: PageContext & AuditListProps) {
 }
 
 export function EventPageView(ctx: PageContext & { detail: EventDetail; pgaudit: PgauditStatus }) {
-  const { event: e, statement, previousId, nextId } = ctx.detail;
+  const { event: e, statement, denials, previousId, nextId } = ctx.detail;
   return (
     <Layout {...ctx}>
       <PgauditNotice status={ctx.pgaudit} />
@@ -511,6 +514,15 @@ export function EventPageView(ctx: PageContext & { detail: EventDetail; pgaudit:
         <h2 class="mt">Details</h2>
         <pre id="event-details">{JSON.stringify(e.details, null, 2)}</pre>
       </div>
+      {denials && (
+        <div class="card" id="denial-count">
+          <h2>Refusals in this minute</h2>
+          <p>
+            <strong>{denials.count}</strong> refused {denials.count === 1 ? 'attempt' : 'attempts'} by {e.actor} at this action in the minute of
+            this event, the last at {utc(denials.lastAt)} UTC. Only the first is an event on the chain; the count is kept beside it.
+          </p>
+        </div>
+      )}
       {statement && (
         <div class="card" id="pii-statement">
           <h2>Statement</h2>

@@ -1,5 +1,6 @@
 // The auditor pages and the exports, under /audit. Auditors only (never approvers, admins or
-// analysts by virtue of those roles): every route checks first, before reading anything.
+// analysts by virtue of those roles): every route is `audit.read`, checked before anything is
+// read, and so is anything else under /audit, known or not.
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import type pg from 'pg';
@@ -9,7 +10,8 @@ import { byOrAbout, eventDetail, parseAuditQuery, piiDailyCounts, searchEvents, 
 import type { AppConfig } from '../config.js';
 import { controlDb } from '../db/client.js';
 import { AppError } from '../errors.js';
-import { type AuditRouteDeps, eventIdParam, requireAuditor } from '../api/audit-routes.js';
+import { guard } from '../access/guard.js';
+import { type AuditRouteDeps, eventIdParam } from '../api/audit-routes.js';
 import type { AppEnv } from '../types.js';
 import { AuditListPage, EventPageView, TimelinePage } from './audit-pages.js';
 import { pageContext } from './context.js';
@@ -33,14 +35,13 @@ export function auditWebRoutes(config: AppConfig, deps: AuditWebDeps) {
   const pgaudit = () => pgauditStatus(deps.warehousePool, deps.piiAuditRole, { piiSchemas: deps.piiSchemas });
 
   web.use('*', async (c, next) => {
-    requireAuditor(c);
     c.header('Cache-Control', 'no-store');
     await next();
   });
 
   const ctx = (c: Context<AppEnv>, title: string) => pageContext(c, config, title, { current: '/audit', wide: true });
 
-  web.get('/', async (c) => {
+  web.get('/', guard('audit.read'), async (c) => {
     const q = parseAuditQuery(c.req.query(), 'page');
     const [page, chain, counts, pg] = await Promise.all([
       searchEvents(db, q.filter, q),
@@ -53,14 +54,14 @@ export function auditWebRoutes(config: AppConfig, deps: AuditWebDeps) {
     );
   });
 
-  web.get('/events/:id', async (c) => {
+  web.get('/events/:id', guard('audit.read'), async (c) => {
     const id = eventIdParam(c.req.param('id'));
     const [detail, pg] = await Promise.all([eventDetail(db, id), pgaudit()]);
     if (!detail) throw new AppError('not_found', `No event ${id} in the access log.`);
     return c.html(<EventPageView {...await ctx(c, `Event #${id}`)} detail={detail} pgaudit={pg} />);
   });
 
-  web.get('/analysts/:username', async (c) => {
+  web.get('/analysts/:username', guard('audit.read'), async (c) => {
     const username = c.req.param('username');
     if (username.length > 200) throw new AppError('bad_request', 'That username is too long.');
     const q = parseAuditQuery(c.req.query(), 'page');
@@ -84,8 +85,9 @@ export function auditWebRoutes(config: AppConfig, deps: AuditWebDeps) {
       'X-Content-Type-Options': 'nosniff',
     });
   };
-  web.get('/export.csv', exportRoute('csv'));
-  web.get('/export.jsonl', exportRoute('jsonl'));
+  web.get('/export.csv', guard('audit.read'), exportRoute('csv'));
+  web.get('/export.jsonl', guard('audit.read'), exportRoute('jsonl'));
+  web.all('*', guard('audit.read'));
 
   return web;
 }

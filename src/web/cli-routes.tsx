@@ -1,19 +1,20 @@
 // The person's side of a command-line sign-in: approving a loopback sign-in (RFC 8252) or
-// confirming a device code. Both need a signed-in browser session of someone with standing; an
-// FDWG member must have accepted the current agreement first (the same check as for credentials).
+// confirming a device code. Both are `cli.login` (src/access/rules.ts): a signed-in browser
+// session of someone with standing, and an FDWG member must have accepted the current agreement.
+// The signed-out are sent to sign in and brought back; the not admitted get the page that says why.
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
+import { type GuardOptions, guard } from '../access/guard.js';
 import { formBody } from '../api/validate.js';
 import { safeText } from '../api/schemas.js';
 import { loopbackRedirect } from '../auth/cli-login.js';
-import { signInThenReturn } from '../auth/oidc.js';
 import type { AppConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
 import type { AppEnv } from '../types.js';
 import { CliAuthorizePage, CliDevicePage, CliDonePage } from './cli-pages.js';
 import { formIdentity, pageContext } from './context.js';
-import { NotAdmittedPage } from './pages.js';
+import { notAdmittedPage } from './refusals.js';
 
 const loopbackParams = z.object({
   redirect_uri: z.string().max(500),
@@ -32,19 +33,7 @@ export function cliWebRoutes(config: AppConfig, policy: Policy) {
 
   const page = (c: Context<AppEnv>, title: string) => pageContext(c, config, title);
 
-  /** Null when the person may let a CLI act as them; else the page that says why not. */
-  async function refusal(c: Context<AppEnv>): Promise<Response | null> {
-    const identity = c.get('identity')!;
-    const status = await c.get('services').gate.status(identity);
-    const s = status.standing;
-    if (!s.member && !s.auditor && !s.admin) {
-      return c.html(<NotAdmittedPage {...await page(c, 'Not admitted')} groups={identity.groups} memberGroups={policy.admission.member_groups} />, 403);
-    }
-    if (s.member && !status.agreement.accepted) {
-      throw new AppError('agreement_required', `Accept the data-use agreement version ${status.agreement.version} on the start page first, then run the sign-in again.`);
-    }
-    return null;
-  }
+  const access: GuardOptions = { signIn: 'redirect', refused: notAdmittedPage(config, policy) };
 
   function parseLoopback(input: Record<string, unknown>) {
     const parsed = loopbackParams.safeParse(input);
@@ -57,11 +46,8 @@ export function cliWebRoutes(config: AppConfig, policy: Policy) {
     return { ...parsed.data, redirect };
   }
 
-  web.get('/authorize', async (c) => {
+  web.get('/authorize', guard('cli.login', access), async (c) => {
     const params = parseLoopback(c.req.query());
-    if (!c.get('identity')) return signInThenReturn(c);
-    const refused = await refusal(c);
-    if (refused) return refused;
     return c.html(
       <CliAuthorizePage
         {...await page(c, 'Sign in the command line')}
@@ -77,7 +63,7 @@ export function cliWebRoutes(config: AppConfig, policy: Policy) {
     );
   });
 
-  web.post('/authorize', async (c) => {
+  web.post('/authorize', guard('cli.login', access), async (c) => {
     const form = await formBody(c, z.object({ _csrf: z.string(), decision: z.enum(['allow', 'cancel']) }).passthrough());
     await formIdentity(c, config, form._csrf);
     const params = parseLoopback(form);
@@ -87,27 +73,20 @@ export function cliWebRoutes(config: AppConfig, policy: Policy) {
       back.searchParams.set('error', 'access_denied');
       return c.redirect(back.toString(), 303);
     }
-    const refused = await refusal(c);
-    if (refused) return refused;
     const code = await c.get('services').cliLogins.approveLoopback(c.get('session')!.id, params.redirect, params.code_challenge, params.client_name ?? 'fdwg');
     back.searchParams.set('code', code);
     return c.redirect(back.toString(), 303);
   });
 
-  web.get('/device', async (c) => {
-    if (!c.get('identity')) return signInThenReturn(c);
-    const refused = await refusal(c);
-    if (refused) return refused;
+  web.get('/device', guard('cli.login', access), async (c) => {
     const code = (c.req.query('code') ?? '').slice(0, 20);
     const pending = code ? await c.get('services').cliLogins.pendingDevice(code) : null;
     return c.html(<CliDevicePage {...await page(c, 'Sign in a command line')} code={code} clientName={pending?.clientName ?? null} />);
   });
 
-  web.post('/device', async (c) => {
+  web.post('/device', guard('cli.login', access), async (c) => {
     const form = await formBody(c, z.object({ _csrf: z.string(), userCode: z.string().max(20), decision: z.enum(['allow', 'deny']) }));
     const identity = await formIdentity(c, config, form._csrf);
-    const refused = await refusal(c);
-    if (refused) return refused;
     try {
       const { clientName } = await c.get('services').cliLogins.confirmDevice(c.get('session')!.id, identity.username, form.userCode, form.decision === 'allow');
       const done = form.decision === 'allow'

@@ -1,6 +1,7 @@
 // What every server-rendered page needs, built one way: who is signed in, what they may see in
 // the header, the CSP nonce and the form token. Also the check every unsafe form post makes.
 import type { Context } from 'hono';
+import { standingHere } from '../access/guard.js';
 import { csrfToken, verifyFormToken } from '../auth/csrf.js';
 import type { Identity } from '../auth/identity.js';
 import type { AppConfig } from '../config.js';
@@ -23,7 +24,7 @@ export async function pageContext(
     identity,
     nonce: c.get('secureHeadersNonce'),
     csrf: session ? await csrfToken(config.sessionSecret, session.id) : undefined,
-    standing: identity ? c.get('services').gate.standing(identity) : undefined,
+    standing: standingHere(c),
     current: opts.current,
     wide: opts.wide,
   };

@@ -1,5 +1,6 @@
 import type { Child } from 'hono/jsx';
 import { raw } from 'hono/html';
+import { navLinks as linksFor } from '../access/rules.js';
 import type { Identity, Standing } from '../auth/identity.js';
 
 export interface PageContext {
@@ -12,19 +13,13 @@ export interface PageContext {
   current?: string;
   /** Wider main column, for tables. */
   wide?: boolean;
-  /** Decides the header links: Requests (members), Approvals (approvers, admins), Admin, Access log (auditors). */
+  /** Decides the header links: the sections of the rule table this standing may open. */
   standing?: Standing;
 }
 
-/** The header links this person's standing opens, the page's own section marked. */
+/** The header links this person's standing opens (src/access/rules.ts), the page's own section marked. */
 function navLinks(props: PageContext): { href: string; label: string; current: boolean }[] {
-  const s = props.standing;
-  return [
-    ...(s?.member ? [{ href: '/requests', label: 'Requests' }] : []),
-    ...(s?.approver || s?.admin ? [{ href: '/approvals', label: 'Approvals' }] : []),
-    ...(s?.admin ? [{ href: '/admin', label: 'Admin' }] : []),
-    ...(s?.auditor ? [{ href: '/audit', label: 'Access log' }] : []),
-  ].map((l) => ({ ...l, current: l.href === props.current }));
+  return linksFor(props.standing).map((l) => ({ ...l, current: l.href === props.current }));
 }
 
 const css = `

@@ -1,12 +1,12 @@
-// Pages of the PII tier. Handlers validate and translate; the rules live in PiiRequestService.
+// Pages of the PII tier. Each route's access action comes first (src/access/rules.ts); handlers
+// validate and translate; the rules about one request live in PiiRequestService.
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
+import { guard, standingHere, statusHere } from '../access/guard.js';
 import { pathId } from '../api/request-routes.js';
 import { piiRequestCreate } from '../api/schemas.js';
 import { formBody } from '../api/validate.js';
-import type { Identity } from '../auth/identity.js';
 import type { AppConfig } from '../config.js';
-import { AppError } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
 import type { AppEnv } from '../types.js';
 import { ApprovalsPage, RequestsPage } from './request-pages.js';
@@ -29,22 +29,11 @@ const requestForm = csrf.extend({
 export function requestWebRoutes(config: AppConfig, policy: Policy) {
   const web = new Hono<AppEnv>();
 
-  const signedIn = (c: Context<AppEnv>): Identity => {
-    const identity = c.get('identity');
-    if (!identity) throw new AppError('unauthenticated', 'Sign in first.');
-    return identity;
-  };
+  const page = (c: Context<AppEnv>, title: string, current: string) => pageContext(c, config, title, { current });
 
-  const page = (c: Context<AppEnv>, title: string, current: string) => {
-    signedIn(c);
-    return pageContext(c, config, title, { current });
-  };
-
-  web.get('/requests', async (c) => {
-    const identity = signedIn(c);
-    const { gate, requests } = c.get('services');
-    const status = await gate.status(identity);
-    if (!status.standing.member) throw new AppError('not_admitted', 'PII requests are for FDWG members only.');
+  web.get('/requests', guard('requests.read'), async (c) => {
+    const identity = c.get('identity')!;
+    const status = await statusHere(c);
     const notice = {
       created: 'Request sent. Approvers have been told.',
       withdrawn: 'Request withdrawn.',
@@ -55,14 +44,14 @@ export function requestWebRoutes(config: AppConfig, policy: Policy) {
       <RequestsPage
         {...await page(c, 'PII requests', '/requests')}
         datasets={policy.pii_datasets}
-        requests={await requests.mine(identity)}
+        requests={await c.get('services').requests.mine(identity)}
         admitted={status.admitted}
         notice={notice}
       />,
     );
   });
 
-  web.post('/requests', async (c) => {
+  web.post('/requests', guard('requests.create'), async (c) => {
     const form = await formBody(c, requestForm);
     const identity = await formIdentity(c, config, form._csrf);
     const picked = form['datasets[]'];
@@ -74,24 +63,23 @@ export function requestWebRoutes(config: AppConfig, policy: Policy) {
     return c.redirect('/requests?done=created', 303);
   });
 
-  web.post('/requests/:id/withdraw', async (c) => {
+  web.post('/requests/:id/withdraw', guard('requests.withdraw'), async (c) => {
     const id = pathId(c);
     const form = await formBody(c, csrf);
     await c.get('services').requests.withdraw(await formIdentity(c, config, form._csrf), id);
     return c.redirect('/requests?done=withdrawn', 303);
   });
 
-  web.post('/requests/:id/relinquish', async (c) => {
+  web.post('/requests/:id/relinquish', guard('requests.relinquish'), async (c) => {
     const id = pathId(c);
     const form = await formBody(c, csrf);
     await c.get('services').requests.relinquish(await formIdentity(c, config, form._csrf), id);
     return c.redirect('/requests?done=relinquished', 303);
   });
 
-  web.get('/approvals', async (c) => {
-    const identity = signedIn(c);
-    const { gate, requests } = c.get('services');
-    const queue = await requests.approvals(identity);
+  web.get('/approvals', guard('approvals.read'), async (c) => {
+    const identity = c.get('identity')!;
+    const queue = await c.get('services').requests.approvals(identity);
     const done = c.req.query('done') ?? '';
     const notice = /^(approved|approved-final|denied|revoked)-\d+$/.test(done)
       ? (() => {
@@ -110,13 +98,13 @@ export function requestWebRoutes(config: AppConfig, policy: Policy) {
         {...await page(c, 'Approvals', '/approvals')}
         queue={queue}
         datasets={policy.pii_datasets}
-        approver={gate.standing(identity).approver}
+        approver={standingHere(c)!.approver}
         notice={notice}
       />,
     );
   });
 
-  web.post('/approvals/:id', async (c) => {
+  web.post('/approvals/:id', guard('requests.review'), async (c) => {
     const id = pathId(c);
     const form = await formBody(c, csrf.extend({ decision: z.enum(['approve', 'deny']), comment: optionalComment }));
     const identity = await formIdentity(c, config, form._csrf);
@@ -125,7 +113,7 @@ export function requestWebRoutes(config: AppConfig, policy: Policy) {
     return c.redirect(`/approvals?done=${what}-${id}`, 303);
   });
 
-  web.post('/grants/:id/revoke', async (c) => {
+  web.post('/grants/:id/revoke', guard('grants.revoke'), async (c) => {
     const id = pathId(c);
     const form = await formBody(c, csrf.extend({ comment: optionalComment }));
     const identity = await formIdentity(c, config, form._csrf);

@@ -1,16 +1,19 @@
-// Server-rendered pages. Handlers validate and translate; rules live in the services.
+// Server-rendered pages. Handlers validate and translate; each route's access action comes first
+// (src/access/rules.ts), the other rules live in the services.
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { ttlSeconds } from '../api/schemas.js';
 import { formBody } from '../api/validate.js';
-import { endAccessOfLeaver, type Oidc } from '../auth/oidc.js';
+import { guard, statusHere } from '../access/guard.js';
+import type { Oidc } from '../auth/oidc.js';
 import type { AppConfig } from '../config.js';
 import type { Policy } from '../policy/schema.js';
 import { connectionSnippets } from '../services/connection.js';
 import type { AppEnv } from '../types.js';
-import { CredentialPage, HomePage, LandingPage, NotAdmittedPage } from './pages.js';
+import { CredentialPage, HomePage, LandingPage } from './pages.js';
 import { formIdentity, pageContext } from './context.js';
+import { notAdmittedPage } from './refusals.js';
 
 const csrfOnly = z.object({ _csrf: z.string() });
 
@@ -19,22 +22,11 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
 
   const page = (c: Context<AppEnv>, title: string) => pageContext(c, config, title);
 
-  web.get('/', async (c) => {
+  web.get('/', guard('home.read', { refused: notAdmittedPage(config, policy) }), async (c) => {
     const identity = c.get('identity');
     if (!identity) return c.html(<LandingPage {...await page(c, 'Welcome')} />);
-    const { gate, credentials, requests } = c.get('services');
-    const status = await gate.status(identity);
-    const { standing } = status;
-    if (!standing.member && !standing.auditor && !standing.admin) {
-      return c.html(
-        <NotAdmittedPage
-          {...await page(c, 'Not admitted')}
-          groups={identity.groups}
-          memberGroups={policy.admission.member_groups}
-        />,
-        403,
-      );
-    }
+    const { credentials, requests } = c.get('services');
+    const status = await statusHere(c);
     const [lease, piiGrants] = status.analyst
       ? await Promise.all([credentials.current(status.analyst.id), requests.liveGrants(status.analyst.id)])
       : [null, []];
@@ -54,14 +46,14 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
     );
   });
 
-  web.post('/agreement', async (c) => {
+  web.post('/agreement', guard('agreement.accept'), async (c) => {
     const form = await formBody(c, csrfOnly.extend({ version: z.string().min(1) }));
     const identity = await formIdentity(c, config, form._csrf);
     await c.get('services').gate.acceptAgreement(identity, form.version);
     return c.redirect('/?done=accepted', 303);
   });
 
-  web.post('/credentials', async (c) => {
+  web.post('/credentials', guard('credentials.issue'), async (c) => {
     const form = await formBody(c, csrfOnly.extend({ ttl: ttlSeconds.optional() }));
     const identity = await formIdentity(c, config, form._csrf);
     const credential = await c.get('services').credentials.issue(identity, form.ttl);
@@ -78,24 +70,22 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
     );
   });
 
-  web.post('/credentials/revoke', async (c) => {
+  web.post('/credentials/revoke', guard('credentials.revoke'), async (c) => {
     const form = await formBody(c, csrfOnly);
     const identity = await formIdentity(c, config, form._csrf);
     await c.get('services').credentials.revoke(identity);
     return c.redirect('/?done=revoked', 303);
   });
 
-  web.get('/auth/login', oidc.login, (c) => c.redirect('/'));
+  web.get('/auth/login', guard('signin'), oidc.login, (c) => c.redirect('/'));
 
-  web.get('/auth/callback', (c) =>
+  web.get('/auth/callback', guard('signin'), (c) =>
     oidc.callback(c, async (identity, sessionId) => {
-      const { gate } = c.get('services');
-      const { standing, wasAnalyst } = await gate.recordLogin(identity);
-      if (!standing.member && wasAnalyst) await endAccessOfLeaver(c, identity, sessionId);
+      await c.get('services').signIns.signedIn(identity, sessionId);
     }),
   );
 
-  web.post('/auth/logout', async (c) => {
+  web.post('/auth/logout', guard('signout'), async (c) => {
     const form = await formBody(c, csrfOnly);
     const identity = await formIdentity(c, config, form._csrf);
     return c.redirect(await oidc.logout(c, identity), 303);

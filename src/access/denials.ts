@@ -1,0 +1,81 @@
+// Refused attempts on the record. Nothing changed, yet auditors need every refusal of a recorded
+// action (src/access/rules.ts): each one is counted in `access_denials` (person, action, minute),
+// and the first of each minute is an `access.denied` event on the hash chain, in the same
+// transaction. Later refusals in that minute only add to the count, so one person hammering one
+// route writes at most one event a minute, and no chained row is ever updated.
+import { sql } from 'drizzle-orm';
+import { appendAudit } from '../audit/log.js';
+import type { ControlDb } from '../db/client.js';
+import type { Action, RefusalCode } from './rules.js';
+
+export interface Denial {
+  /** Who was refused (a username: the signed-out get a 401, which is not recorded). */
+  actor: string;
+  action: Action;
+  method: string;
+  /** The route as declared (`/api/requests/:id/reviews`), not the path as sent. */
+  route: string;
+  code: RefusalCode;
+  reason: string;
+  /** The PII request the route's path names, if any (on the event's request column when it exists). */
+  requestId?: number;
+  /** The PII grant the route's path names, if any. */
+  grantId?: number;
+  /** The HTTP request id (the X-Request-Id the client got). */
+  httpRequestId?: string;
+}
+
+export interface Recorded {
+  /** The chained event of this minute's first refusal. */
+  eventId: number;
+  /** Refusals of this person and action in this minute so far, this one included. */
+  count: number;
+  /** Whether this refusal wrote the event (the minute's first). */
+  appended: boolean;
+}
+
+export class DenialLog {
+  constructor(private readonly db: ControlDb) {}
+
+  /** Records one refusal in its own transaction (the request it refuses changes nothing). */
+  async record(d: Denial): Promise<Recorded> {
+    return this.db.transaction(async (tx) => {
+      // The row lock taken here makes a concurrent refusal of the same minute wait for this
+      // commit, then count: exactly one event per person, action and minute.
+      const [row] = await tx
+        .execute<{ count: number; event_id: string | null; minute: string }>(sql`
+          INSERT INTO access_denials AS d (actor, action, minute, count, last_at)
+          VALUES (${d.actor}, ${d.action}, date_trunc('minute', now()), 1, now())
+          ON CONFLICT (actor, action, minute) DO UPDATE SET count = d.count + 1, last_at = now()
+          RETURNING d.count, d.event_id, to_char(d.minute AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"') AS minute`)
+        .then((r) => r.rows);
+      if (row!.event_id !== null) return { eventId: Number(row!.event_id), count: row!.count, appended: false };
+      // The request column links the event to the request's history only when there is such a
+      // request: an id that names nothing (yet) stays in the details.
+      const known =
+        d.requestId === undefined
+          ? false
+          : await tx.execute(sql`SELECT 1 FROM pii_requests WHERE id = ${d.requestId}`).then((r) => r.rows.length > 0);
+      const eventId = await appendAudit(tx, {
+        action: 'access.denied',
+        actor: d.actor,
+        subject: d.actor,
+        requestId: known ? d.requestId : null,
+        details: {
+          attempted: d.action,
+          route: `${d.method} ${d.route}`,
+          code: d.code,
+          reason: d.reason,
+          minute: row!.minute,
+          ...(d.requestId !== undefined ? { requestId: d.requestId } : {}),
+          ...(d.grantId !== undefined ? { grantId: d.grantId } : {}),
+          ...(d.httpRequestId ? { httpRequestId: d.httpRequestId } : {}),
+        },
+      });
+      await tx.execute(sql`
+        UPDATE access_denials SET event_id = ${eventId}
+         WHERE actor = ${d.actor} AND action = ${d.action} AND minute = date_trunc('minute', now())`);
+      return { eventId, count: 1, appended: true };
+    });
+  }
+}
