@@ -205,6 +205,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     if (wantsJson(c.req.path, c.req.header('accept'))) return c.json(errorBody(err, id), err.status);
     const titles: Partial<Record<typeof err.code, string>> = {
       not_admitted: 'Not admitted',
+      agreement_required: 'Agreement needed',
+      rate_limited: 'Too many attempts',
+      expired: 'Expired',
       forbidden: 'Not allowed',
       idp_unavailable: 'Sign-in service unavailable',
       db_unavailable: 'Database unavailable',
