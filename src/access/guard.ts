@@ -13,16 +13,21 @@ import type { AppEnv } from '../types.js';
 import { type Action, type Refusal, type Subject, actions, decide, needsAgreement, whoOf } from './rules.js';
 
 const ACTION = Symbol.for('fdwg.access.action');
+const SIGN_IN = Symbol.for('fdwg.access.signIn');
 // hono's mark on a handler it wrapped with a sub-app's own error handler.
 const COMPOSED = '__COMPOSED_HANDLER';
 
-type Guarded = MiddlewareHandler<AppEnv> & { [ACTION]: Action };
+type Guarded = MiddlewareHandler<AppEnv> & { [ACTION]: Action; [SIGN_IN]?: 'redirect' };
 
-/** The action a handler declares, if it is a guard (seen through hono's wrapping of sub-apps). */
-export function actionOf(handler: unknown): Action | undefined {
+/** The guard a handler is, if it is one (seen through hono's wrapping of sub-apps). */
+function guardOf(handler: unknown): Guarded | undefined {
   const h = handler as Record<string | symbol, unknown> | undefined;
-  return (h?.[ACTION] ?? (h?.[COMPOSED] as Record<symbol, unknown> | undefined)?.[ACTION]) as Action | undefined;
+  const inner = h?.[ACTION] ? h : (h?.[COMPOSED] as Record<string | symbol, unknown> | undefined);
+  return inner?.[ACTION] ? (inner as unknown as Guarded) : undefined;
 }
+
+/** The action a handler declares, if it is a guard. */
+export const actionOf = (handler: unknown): Action | undefined => guardOf(handler)?.[ACTION];
 
 export interface GuardOptions {
   /** GET pages: the signed-out are sent to sign in and brought back, instead of a 401. */
@@ -49,7 +54,7 @@ export function guard(action: Action, opts: GuardOptions = {}): MiddlewareHandle
           }
           await next();
         };
-  return Object.assign(mw, { [ACTION]: action }) as Guarded;
+  return Object.assign(mw, { [ACTION]: action, [SIGN_IN]: opts.signIn }) as Guarded;
 }
 
 /** Where the person asking stands, computed once per request. */
@@ -116,6 +121,8 @@ export interface DeclaredRoute {
   path: string;
   /** The guards of the route, in the order they run (normally one). */
   actions: Action[];
+  /** A GET that sends the signed-out to sign in (303) instead of answering 401. */
+  signInRedirect: boolean;
 }
 
 /** Every route of `app` (method and path, `use` middleware aside) with the actions it declares. */
@@ -124,9 +131,12 @@ export function routeActions(app: Pick<Hono<AppEnv>, 'routes'>): DeclaredRoute[]
   for (const r of app.routes) {
     if (r.method === 'ALL') continue;
     const key = `${r.method} ${r.path}`;
-    const route = byRoute.get(key) ?? { method: r.method, path: r.path, actions: [] };
-    const action = actionOf(r.handler);
-    if (action) route.actions.push(action);
+    const route = byRoute.get(key) ?? { method: r.method, path: r.path, actions: [], signInRedirect: false };
+    const g = guardOf(r.handler);
+    if (g) {
+      route.actions.push(g[ACTION]);
+      if (g[SIGN_IN] === 'redirect' && r.method === 'GET') route.signInRedirect = true;
+    }
     byRoute.set(key, route);
   }
   return [...byRoute.values()];
