@@ -101,8 +101,8 @@ export function cliApiRoutes(config: AppConfig) {
       action: 'signout',
       tags: ['Command line'],
       summary: 'End this gate token',
-      description: 'Ends the token sent in `Authorization: Bearer`; its next use is a 401. Other tokens and browser sessions stay.',
-      responses: { 200: { description: 'Ended.', content: { 'application/json': { schema: z.object({ ended: z.literal(true) }) } } } },
+      description: 'Ends the token sent in `Authorization: Bearer`; its next use is a 401. Other tokens and browser sessions stay. Called with a browser session instead of a token: a 400 (browsers sign out at /auth/logout).',
+      responses: { 200: { description: 'Ended.', content: { 'application/json': { schema: z.object({ ended: z.literal(true) }) } } }, ...errorResponses('bad_request') },
     }),
     async (c) => {
       const identity = c.get('identity')!;
