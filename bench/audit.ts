@@ -32,10 +32,10 @@ import { type AuditFilter, auditWhere, newestFirst } from '../src/audit/filters.
 import type { AuditAction } from '../src/audit/log.js';
 import { auditRecordColumns, searchEvents } from '../src/audit/query.js';
 import { verifyChain, webCryptoSha256HexBytes } from '../src/audit/verify.js';
+import { nodeSha256Hex, nodeSha256HexBytes } from '../src/audit/verify-node.js';
 import { controlDb } from '../src/db/client.js';
 import { auditEvents } from '../src/db/schema.js';
 import { Prng } from '../src/demo/prng.js';
-import { nodeSha256Hex, nodeSha256HexBytes } from '../src/node/audit-verify.js';
 import { prepareDatabases, urlWith } from '../src/node/databases.js';
 import { loadPolicy } from '../src/policy/load.js';
 import {

@@ -12,17 +12,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type ChainedFields, GENESIS_HASH, canonicalJson, canonicalRowText } from '../src/audit/chain.js';
 import { storedRowHash } from './support/audit.js';
 import { appendAudit, appendAuditMany } from '../src/audit/log.js';
-import {
-  RowEncoder,
-  builtinSha256HexBytes,
-  canonicalJsonText,
-  rowFromCopyLine,
-  verifyChain,
-  webCryptoSha256Hex,
-  webCryptoSha256HexBytes,
-} from '../src/audit/verify.js';
+import { RowEncoder, canonicalJsonText, rowFromCopyLine } from '../src/audit/chain-encoder.js';
+import { builtinSha256HexBytes, verifyChain, webCryptoSha256Hex, webCryptoSha256HexBytes } from '../src/audit/verify.js';
 import { controlDb, createPool } from '../src/db/client.js';
-import { nodeSha256Hex, nodeSha256HexBytes } from '../src/node/audit-verify.js';
+import { nodeSha256Hex, nodeSha256HexBytes } from '../src/audit/verify-node.js';
 import { prepareDatabases, urlWith } from '../src/node/databases.js';
 import { loadPolicy } from '../src/policy/load.js';
 import { adminUrl, uniqueSuffix } from './support/pg.js';

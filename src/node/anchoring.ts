@@ -6,8 +6,8 @@ import { appendFile, readFile } from 'node:fs/promises';
 import type pg from 'pg';
 import { type AnchorCheck, checkAnchor, readAnchor, signAnchor } from '../audit/anchor.js';
 import type { ChainStatus } from '../audit/verify.js';
+import { verifyChainNode } from '../audit/verify-node.js';
 import type { Logger } from '../log.js';
-import { verifyChainNode } from './audit-verify.js';
 import { every } from './every.js';
 
 export const ANCHOR_INTERVAL_MS = 3_600_000;

@@ -3,37 +3,21 @@
 // demo cluster as the gate's login (password from DATA_DIR/secrets.json), like `npm start` does.
 //
 // Exit codes: 0 chain intact, 1 chain broken, 2 could not verify (no connection, no table, ...).
-import crypto from 'node:crypto';
+// A command only (it reads the environment and prints); the work is in src/audit/verify-node.ts
+// and src/node/anchoring.ts.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { type ChainStatus, verifyChain } from '../audit/verify.js';
+import type { ChainStatus } from '../audit/verify.js';
+import { verifyChainNode } from '../audit/verify-node.js';
 import { urlWith } from './databases.js';
 import { anchorKey, checkAnchorFile } from './anchoring.js';
 import { readDemoSecrets } from './secrets.js';
 
-// crypto.hash (one shot, Node >= 20.12) is about twice as fast as createHash for short inputs.
-const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }).hash;
-
-/** SHA-256 hex of a string's UTF-8 (node:crypto, synchronous). */
-export const nodeSha256Hex: (text: string) => string = oneShot
-  ? (text) => oneShot('sha256', text, 'hex')
-  : (text) => crypto.createHash('sha256').update(text).digest('hex');
-
-/** SHA-256 hex of bytes (node:crypto, synchronous): what verifyChain uses from Node. */
-export const nodeSha256HexBytes: (bytes: Uint8Array) => string = oneShot
-  ? (bytes) => oneShot('sha256', bytes, 'hex')
-  : (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
-
-/** verifyChain with the fast node:crypto hasher. */
-export function verifyChainNode(pool: pg.Pool, opts: { onProgress?: (checked: number) => void; batchSize?: number } = {}) {
-  return verifyChain(pool, { ...opts, sha256HexBytes: nodeSha256HexBytes });
-}
-
-export class TargetError extends Error {}
+class TargetError extends Error {}
 
 /** Where to connect, and a description without the password. */
-export function controlTarget(env: Record<string, string | undefined>): { url: string; describe: string } {
+function controlTarget(env: Record<string, string | undefined>): { url: string; describe: string } {
   const explicit = env.CONTROL_DATABASE_URL || env.DATABASE_URL;
   if (explicit) {
     const u = new URL(explicit);
@@ -58,7 +42,7 @@ export function controlTarget(env: Record<string, string | undefined>): { url: s
  * Where the anchors are and the key that signed them: AUDIT_ANCHOR_FILE + AUDIT_ANCHOR_SECRET, or
  * the embedded demo's (DATA_DIR/anchors.jsonl, secret in DATA_DIR/secrets.json). Null: none kept.
  */
-export function anchorSource(env: Record<string, string | undefined>): { file: string; key: Uint8Array } | null {
+function anchorSource(env: Record<string, string | undefined>): { file: string; key: Uint8Array } | null {
   if (env.AUDIT_ANCHOR_FILE && env.AUDIT_ANCHOR_SECRET) return { file: env.AUDIT_ANCHOR_FILE, key: anchorKey(env.AUDIT_ANCHOR_SECRET) };
   if (env.CONTROL_DATABASE_URL || env.DATABASE_URL) return null;
   const dataDir = path.resolve(env.DATA_DIR || '.data');
@@ -66,7 +50,7 @@ export function anchorSource(env: Record<string, string | undefined>): { file: s
   return anchorSecret ? { file: path.join(dataDir, 'anchors.jsonl'), key: anchorKey(anchorSecret) } : null;
 }
 
-export function formatStatus(s: ChainStatus): string {
+function formatStatus(s: ChainStatus): string {
   if (s.firstBroken) {
     const b = s.firstBroken;
     return `chain BROKEN at event ${b.id}: expected ${b.expected} found ${b.found} (${b.reason})`;
