@@ -21,10 +21,10 @@ import { AppError, classifyUnexpected, errorBody } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import type { Policy } from './policy/schema.js';
 import { Provisioner } from './provisioner/provisioner.js';
-import { CredentialService } from './services/credentials.js';
-import { GateService } from './services/gate.js';
-import { SignIns } from './services/sign-ins.js';
-import { Sweeper } from './services/sweeper.js';
+import { CredentialService } from './credentials/service.js';
+import { GateService } from './admission/service.js';
+import { SignIns } from './admission/sign-ins.js';
+import { Sweeper } from './credentials/lease-sweeper.js';
 import { GrantSweeper } from './requests/grant-sweeper.js';
 import { PiiRequestService } from './requests/service.js';
 import { requestWebRoutes } from './web/request-routes.js';
@@ -54,7 +54,7 @@ export function createServices(deps: AppDeps): Services {
   const sessions = new SessionStore(db, deps.config.sessionSecret, deps.config.sessionRefreshSeconds ?? 15 * 60, SESSION_LIFETIME_SECONDS);
   const tokens = new GateTokens(db, deps.config.sessionSecret, deps.config.publicUrl, Math.min(deps.config.tokenTtlSeconds ?? TOKEN_MAX_SECONDS, TOKEN_MAX_SECONDS));
   const requests = new PiiRequestService(db, gate, provisioner, deps.policy, deps.config.rolePrefix);
-  const credentials = new CredentialService(db, gate, provisioner, deps.policy.credentials, undefined, requests);
+  const credentials = new CredentialService(db, gate, provisioner, deps.policy.credentials, { piiAccess: requests });
   return {
     gate,
     provisioner,

@@ -6,6 +6,7 @@ import type { Services } from './types.js';
 import { externalAppConfig, parseEnv } from './config.js';
 import { SERVING_POOL_TIMEOUTS, createPool } from './db/client.js';
 import { parsePolicy } from './policy/parse.js';
+import { sweepAll } from './sweeps.js';
 import agreement202611 from '../policies/agreements/2026-11.md';
 import policyText from '../policies/policy.yaml';
 
@@ -55,9 +56,9 @@ export default {
     const gate = build(env, ctx);
     try {
       // Both sweepers run even when one fails (a failure still fails the cron run, after both).
-      const swept = await Promise.allSettled([gate.services.sweeper.sweep(), gate.services.grantSweeper.sweep()]);
+      const swept = await sweepAll(gate.services);
       if (gate.services.webhooks) await gate.services.webhooks.deliverDue();
-      for (const r of swept) if (r.status === 'rejected') throw r.reason;
+      if (swept.failures.length > 0) throw swept.failures[0];
     } finally {
       gate.close();
     }

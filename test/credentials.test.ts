@@ -179,7 +179,7 @@ describe('an admitted analyst (alice)', () => {
 
   test('a lease that expired while no sweeper ran is closed at the next sweep and marked late', async () => {
     const { data } = await issue(alice, { ttlSeconds: 60 });
-    const { Sweeper } = await import('../src/services/sweeper.js');
+    const { Sweeper } = await import('../src/credentials/lease-sweeper.js');
     const { controlDb } = await import('../src/db/client.js');
     // The gate "comes back" an hour later.
     const later = new Sweeper(controlDb(gate.controlPool), gate.services.provisioner, 120_000, () => new Date(Date.now() + 3600_000));

@@ -17,8 +17,8 @@ import { prepareDatabases, urlWith } from '../src/node/databases.js';
 import { loadPolicy } from '../src/policy/load.js';
 import { Provisioner } from '../src/provisioner/provisioner.js';
 import { datasetRole, managedRoles } from '../src/provisioner/roles.js';
-import { CredentialService, type IssuedCredential } from '../src/services/credentials.js';
-import { GateService } from '../src/services/gate.js';
+import { CredentialService, type IssuedCredential } from '../src/credentials/service.js';
+import { GateService } from '../src/admission/service.js';
 import { type DebianPostgres, startDebianPostgres } from './support/debian-pg.js';
 import { adminUrl, uniqueSuffix, withClient } from './support/pg.js';
 

@@ -8,7 +8,7 @@ import { matchedRoutes, routePath } from 'hono/route';
 import { int4Id } from '../api/schemas.js';
 import { signInThenReturn } from '../auth/oidc.js';
 import { AppError } from '../errors.js';
-import type { GateStatus } from '../services/gate.js';
+import type { GateStatus } from '../admission/service.js';
 import type { AppEnv } from '../types.js';
 import { type Action, type Refusal, type Subject, actions, decide, needsAgreement, whoOf } from './rules.js';
 

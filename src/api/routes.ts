@@ -4,7 +4,7 @@ import type pg from 'pg';
 import type { ChainMonitor } from '../audit/query.js';
 import type { AppConfig } from '../config.js';
 import type { Policy } from '../policy/schema.js';
-import { connectionSnippets } from '../services/connection.js';
+import { connectionSnippets } from '../credentials/connection.js';
 import { auditApiRoutes } from './audit-routes.js';
 import { DocsPage } from './docs-page.js';
 import { apiDocument, apiGuard, apiRoute, apiRouter, errorResponses, json, z } from './openapi.js';

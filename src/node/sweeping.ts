@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import { sweepAll } from '../sweeps.js';
 import type { Services } from '../types.js';
 import { every } from './every.js';
 
@@ -7,11 +8,9 @@ export const SWEEP_INTERVAL_MS = 30_000;
 /** Runs both sweepers (credential leases; PII grants and requests); each runs even when the other fails. */
 export function startSweeping(services: Pick<Services, 'sweeper' | 'grantSweeper'>, logger: Logger, intervalMs: number): () => Promise<void> {
   return every('sweep', intervalMs, logger, async () => {
-    const [leases, grants] = await Promise.allSettled([services.sweeper.sweep(), services.grantSweeper.sweep()]);
+    const { leases, grants, failures } = await sweepAll(services);
     if (leases.status === 'fulfilled' && leases.value.expired > 0) logger.info('sweep', { ...leases.value });
     if (grants.status === 'fulfilled' && Object.values(grants.value).some((n) => n > 0)) logger.info('pii sweep', { ...grants.value });
-    for (const r of [leases, grants]) {
-      if (r.status === 'rejected') logger.warn('sweep failed; will retry', { error: (r.reason as Error)?.message });
-    }
+    for (const reason of failures) logger.warn('sweep failed; will retry', { error: (reason as Error)?.message });
   });
 }

@@ -15,7 +15,7 @@ import { notify, requestText } from '../notify/outbox.js';
 import type { Policy } from '../policy/schema.js';
 import type { Provisioner } from '../provisioner/provisioner.js';
 import { datasetRole } from '../provisioner/roles.js';
-import type { AnalystRecord, GateService } from '../services/gate.js';
+import type { AnalystRecord, GateService } from '../admission/service.js';
 import { type RequestDraft, checkRequest } from './catalog.js';
 import { endGrants, lockLiveGrants } from './end-grants.js';
 

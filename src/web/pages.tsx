@@ -1,7 +1,7 @@
 import { raw } from 'hono/html';
-import type { GateStatus } from '../services/gate.js';
-import type { CredentialLease, IssuedCredential } from '../services/credentials.js';
-import type { ConnectionSnippets } from '../services/connection.js';
+import type { GateStatus } from '../admission/service.js';
+import type { CredentialLease, IssuedCredential } from '../credentials/service.js';
+import type { ConnectionSnippets } from '../credentials/connection.js';
 import type { GrantView } from '../requests/service.js';
 import { Layout, type PageContext } from './layout.js';
 

@@ -9,7 +9,7 @@ import { guard, statusHere } from '../access/guard.js';
 import type { Oidc } from '../auth/oidc.js';
 import type { AppConfig } from '../config.js';
 import type { Policy } from '../policy/schema.js';
-import { connectionSnippets } from '../services/connection.js';
+import { connectionSnippets } from '../credentials/connection.js';
 import type { AppEnv } from '../types.js';
 import { CredentialPage, HomePage, LandingPage } from './pages.js';
 import { formIdentity, pageContext } from './context.js';

@@ -4,8 +4,8 @@
 // gate session; the session that showed it stays, to say "not admitted".
 import type { Identity, Standing } from '../auth/identity.js';
 import type { SessionStore } from '../auth/sessions.js';
-import type { CredentialService } from './credentials.js';
-import type { GateService } from './gate.js';
+import type { CredentialService } from '../credentials/service.js';
+import type { GateService } from './service.js';
 
 const sameGroups = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((g) => b.includes(g));
 

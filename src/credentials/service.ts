@@ -10,7 +10,7 @@ import type { Policy } from '../policy/schema.js';
 import { generatePassword } from '../provisioner/password.js';
 import type { Provisioner } from '../provisioner/provisioner.js';
 import { scramSha256Verifier } from '../provisioner/scram.js';
-import type { AnalystRecord, GateService } from './gate.js';
+import type { AnalystRecord, GateService } from '../admission/service.js';
 
 export interface IssuedCredential {
   id: number;
@@ -43,15 +43,27 @@ export interface CredentialLease {
   expiresAt: Date;
 }
 
+export interface CredentialServiceOptions {
+  /** The clock (tests move it). */
+  now?: () => Date;
+  /** Ends a leaver's PII access too when their credentials are revoked. */
+  piiAccess?: PiiAccessEnder;
+}
+
 export class CredentialService {
   constructor(
     private readonly db: ControlDb,
     private readonly gate: GateService,
     private readonly provisioner: Provisioner,
     private readonly policy: Policy['credentials'],
-    private readonly now: () => Date = () => new Date(),
-    private readonly piiAccess?: PiiAccessEnder,
-  ) {}
+    options: CredentialServiceOptions = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.piiAccess = options.piiAccess;
+  }
+
+  private readonly now: () => Date;
+  private readonly piiAccess?: PiiAccessEnder;
 
   async issue(identity: Identity, requestedTtl?: number): Promise<IssuedCredential> {
     const ttlSeconds = Math.min(requestedTtl ?? this.policy.ttl_default, this.policy.ttl_max);
