@@ -5,14 +5,14 @@ import { AppError } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
 import { apiRoute, apiRouter, errorResponses, json } from './openapi.js';
 import { approvalsResponse, datasetsResponse, decisionResult, grantView, myRequests, requestView } from './responses.js';
-import { emptyBody, grantRevoke, idPath, int4Id, piiRequestCreate, piiReview, printable } from './schemas.js';
+import { emptyBody, grantRevoke, idPath, parseInt4Id, piiRequestCreate, piiReview, printable } from './schemas.js';
 
 /** Ids in paths of the pages: a PostgreSQL integer (1 to 2147483647), else a 400 (never a database error). */
 export function pathId(c: Context, name = 'id'): number {
   const raw = c.req.param(name) ?? '';
-  const id = int4Id.safeParse(raw);
-  if (!id.success) throw new AppError('bad_request', `Invalid id "${printable(raw)}": ${id.error.issues[0]!.message}.`);
-  return id.data;
+  const id = parseInt4Id(raw);
+  if (!id.ok) throw new AppError('bad_request', `Invalid id "${printable(raw)}": ${id.reason}.`);
+  return id.id;
 }
 
 const listDatasets = apiRoute({

@@ -101,6 +101,12 @@ export const emptyBody = z.object({}).strict().openapi({ description: 'Nothing: 
 // --- Path parameters -------------------------------------------------------------------------------
 
 /** `:id` of a request or grant (a PostgreSQL integer). */
+/** An id typed by a person (a path, a command-line argument): the number, or why it is not one. */
+export function parseInt4Id(raw: string): { ok: true; id: number } | { ok: false; reason: string } {
+  const id = int4Id.safeParse(raw);
+  return id.success ? { ok: true, id: id.data } : { ok: false, reason: id.error.issues[0]!.message };
+}
+
 export const idPath = z.object({ id: int4Id.openapi({ param: { name: 'id', in: 'path' }, description: 'A positive integer up to 2147483647.', example: '42' }) });
 /** `:id` of an access-log event (bigserial). */
 export const eventIdPath = z.object({

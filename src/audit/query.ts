@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { ControlDb } from '../db/client.js';
 import { accessDenials, auditEvents, piiReadStatements } from '../db/schema.js';
 import { STORABLE_TEXT_MESSAGE, bigintId, isStorableText } from '../api/schemas.js';
+import { describeIssues } from '../api/validate.js';
 import { AppError } from '../errors.js';
 import { type AuditFilter, auditFilterSchema, auditWhere, newestFirst } from './filters.js';
 import { type ChainStatus, verifyChain } from './verify.js';
@@ -51,9 +52,6 @@ const filterKeys = ['analyst', 'actor', 'action', 'dataset', 'request', 'from', 
 const utcIfZoneless = (v: string | undefined) =>
   v && /^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(v.trim()) ? `${v.trim().replace(' ', 'T')}Z` : v;
 
-const describe = (issues: { path: PropertyKey[]; message: string }[]) =>
-  issues.map((i) => `${i.path.map(String).join('.') || 'query'}: ${i.message}`).join('; ');
-
 const positiveId = (name: string, v: string | undefined): number | undefined => {
   if (v === undefined || v === '') return undefined;
   const id = bigintId.safeParse(v);
@@ -85,7 +83,7 @@ export function parseAuditQuery(query: Record<string, string>, paging: 'api' | '
   const raw: ParsedAuditQuery['raw'] = {};
   for (const k of filterKeys) if (query[k] !== undefined && query[k] !== '') raw[k] = query[k];
   const result = auditFilterSchema.safeParse({ ...raw, from: utcIfZoneless(raw.from), to: utcIfZoneless(raw.to) });
-  if (!result.success) throw new AppError('bad_request', `Invalid query: ${describe(result.error.issues)}`);
+  if (!result.success) throw new AppError('bad_request', `Invalid query: ${describeIssues(result.error.issues, 'query')}`);
 
   let limit = LIMIT_DEFAULT;
   if (query.limit !== undefined && query.limit !== '') {

@@ -2,13 +2,14 @@
 // (src/api/schemas.ts), so a bad value is a usage error (exit 2) before anything is sent.
 import os from 'node:os';
 import type { z } from 'zod';
-import { credentialRequest, int4Id, piiRequestCreate, piiReview } from '../api/schemas.js';
+import { credentialRequest, parseInt4Id, piiRequestCreate, piiReview } from '../api/schemas.js';
 import { GateClient } from './client.js';
 import { DurationError, formatDuration, parseDuration } from './duration.js';
 import { CliError, EXIT, usageError } from './errors.js';
 import { type TokenAnswer, deviceLogin, loopbackLogin } from './login.js';
 import { type WrittenFiles, writeConnectionFiles } from './pgfiles.js';
 import { type StoredToken, deleteToken, readToken, saveToken } from './store.js';
+import { utcMinutes } from '../time.js';
 
 export interface Context {
   gate: string;
@@ -104,7 +105,7 @@ const USER_AGENT = `fdwg (node ${process.version}; ${process.platform})`;
 export function when(iso: string, now = Date.now()): string {
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return iso;
-  const stamp = `${new Date(t).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  const stamp = utcMinutes(t);
   const delta = Math.round((t - now) / 1000);
   return `${stamp} (${delta >= 0 ? `in ${formatDuration(delta)}` : `${formatDuration(-delta)} ago`})`;
 }
@@ -126,9 +127,9 @@ function duration(value: string, option: string): number {
 }
 
 function requestId(raw: string): number {
-  const id = int4Id.safeParse(raw);
-  if (!id.success) throw usageError(`"${raw}" is not a request id (${id.error.issues[0]!.message}); \`fdwg requests\` lists yours.`);
-  return id.data;
+  const id = parseInt4Id(raw);
+  if (!id.ok) throw usageError(`"${raw}" is not a request id (${id.reason}); \`fdwg requests\` lists yours.`);
+  return id.id;
 }
 
 /** The stored token for this gate, or exit 3 with what to do. */

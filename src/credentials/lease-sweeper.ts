@@ -3,6 +3,7 @@
 // Safe with several gateway instances (rows are claimed with SKIP LOCKED) and after downtime (a
 // lease that expired while no sweeper ran is closed at the next run and marked late).
 import { and, eq, isNull, lte } from 'drizzle-orm';
+import { LATE_AFTER_MS, lateDetails } from '../audit/late.js';
 import { appendAudit } from '../audit/log.js';
 import type { ControlDb } from '../db/client.js';
 import { analysts, credentials } from '../db/schema.js';
@@ -18,7 +19,7 @@ export class Sweeper {
     private readonly db: ControlDb,
     private readonly provisioner: Provisioner,
     /** A lease closed later than this after its expiry is audited as late. */
-    private readonly lateAfterMs = 120_000,
+    private readonly lateAfterMs = LATE_AFTER_MS,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -43,13 +44,9 @@ export class Sweeper {
         .for('update', { of: credentials, skipLocked: true });
       for (const lease of due) {
         // NOLOGIN first, then the sessions: the role cannot reconnect in between.
-        const ended = await this.provisioner.revoke(lease.role).catch((err: { code?: string }) => {
-          if (err.code === '42704') return 0; // role gone: nothing left to end
-          throw err;
-        });
+        const ended = await this.provisioner.revokeIfExists(lease.role);
         result.sessionsEnded += ended;
         await tx.update(credentials).set({ revokedAt: now, revokedReason: 'expired' }).where(eq(credentials.id, lease.id));
-        const lateByMs = now.getTime() - lease.expiresAt.getTime();
         await appendAudit(tx, {
           action: 'credential.expired',
           actor: 'system:sweeper',
@@ -59,7 +56,7 @@ export class Sweeper {
             role: lease.role,
             expiresAt: lease.expiresAt.toISOString(),
             sessionsEnded: ended,
-            ...(lateByMs > this.lateAfterMs ? { late: true, lateBySeconds: Math.round(lateByMs / 1000) } : {}),
+            ...lateDetails(now, lease.expiresAt, this.lateAfterMs),
           },
         });
       }

@@ -166,11 +166,8 @@ export class CredentialService {
   private async endAccess(analyst: AnalystRecord, actor: string, reason: string): Promise<RevokeResult> {
     // NOLOGIN and the sessions first; the record follows (a crash in between leaves a lease that
     // the sweeper closes, never an open role without a record).
-    const sessionsEnded = await this.provisioner.revoke(analyst.roleName).catch((err: { code?: string }) => {
-      // Never provisioned: nothing to end in the warehouse.
-      if (err.code === '42704') return 0;
-      throw err;
-    });
+    // Never provisioned: nothing to end in the warehouse.
+    const sessionsEnded = await this.provisioner.revokeIfExists(analyst.roleName);
     const revokedAt = this.now();
     const leasesRevoked = await this.db.transaction(async (tx) => {
       const rows = await tx

@@ -10,6 +10,7 @@
 import { sql } from 'drizzle-orm';
 import type { ControlTx } from '../db/client.js';
 import { pgArray } from '../db/pg-array.js';
+import { utcMinutes } from '../time.js';
 
 export const notificationEvents = ['request.created', 'request.decided', 'grant.expiring_soon', 'access.ended'] as const;
 export type NotificationEvent = 'request.created' | 'request.decided' | 'grant.expiring_soon' | 'access.ended';
@@ -124,7 +125,6 @@ export function humanDuration(seconds: number): string {
   return seconds >= 3_600 ? `${Math.round(seconds / 3_600)} hours` : `${Math.max(1, Math.round(seconds / 60))} minutes`;
 }
 
-const utc = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 /**
  * The `text` field for the request events, so every caller words them the same way, e.g.
@@ -146,7 +146,7 @@ export function requestText(r: { requestId: number; analyst: string; datasets: s
       return `[FDWG] ${r.analyst}'s ${ref} for ${what} ${verb}${why}.`;
     }
     case 'grant.expiring_soon':
-      return `[FDWG] ${r.analyst}'s PII access to ${what} (${ref}) ends at ${utc(facts.expiresAt)}.`;
+      return `[FDWG] ${r.analyst}'s PII access to ${what} (${ref}) ends at ${utcMinutes(facts.expiresAt)}.`;
     case 'access.ended':
       return `[FDWG] ${r.analyst}'s PII access to ${what} (${ref}) has ended (${facts.reason}).`;
   }

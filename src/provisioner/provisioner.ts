@@ -17,6 +17,9 @@ export interface IssueOptions {
 /** Identifies one membership in revokeDatasets' result. */
 export const membershipKey = (role: string, groupRole: string) => `${role} in ${groupRole}`;
 
+/** PostgreSQL's undefined_object (42704): the role named is not there. */
+const isRoleGone = (err: unknown) => (err as { code?: string } | undefined)?.code === '42704';
+
 export class Provisioner {
   readonly roles: ManagedRoles;
   private versionNum?: number;
@@ -82,7 +85,7 @@ export class Provisioner {
       await this.alterForIssue(role, verifier, validUntil);
     } catch (err) {
       // Someone dropped the role behind our back: set it up again, once.
-      if ((err as { code?: string }).code !== '42704') throw err;
+      if (!isRoleGone(err)) throw err;
       this.ready.delete(role);
       await this.ensureAnalystRole(role);
       await this.alterForIssue(role, verifier, validUntil);
@@ -117,6 +120,16 @@ export class Provisioner {
   async revoke(role: string): Promise<number> {
     await this.pool.query(`ALTER ROLE ${qi(role)} WITH NOLOGIN PASSWORD NULL VALID UNTIL '-infinity'`);
     return this.terminateSessions(role);
+  }
+
+  /** revoke, for a role that may not exist (never provisioned, or dropped by hand): then 0 sessions ended. */
+  async revokeIfExists(role: string): Promise<number> {
+    try {
+      return await this.revoke(role);
+    } catch (err) {
+      if (isRoleGone(err)) return 0;
+      throw err;
+    }
   }
 
   async terminateSessions(role: string): Promise<number> {

@@ -6,6 +6,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { pgArray } from '../db/pg-array.js';
 import { holdRoleChangeLock } from '../db/role-change-lock.js';
+import { lateDetails } from '../audit/late.js';
 import { appendAuditMany } from '../audit/log.js';
 import type { ControlTx } from '../db/client.js';
 import { notifyMany, requestText } from '../notify/outbox.js';
@@ -106,8 +107,6 @@ export async function endGrants(tx: ControlTx, provisioner: Provisioner, grants:
   );
   // Audit last (it holds the chain lock until COMMIT), all events in one round trip.
   await appendAuditMany(tx, grants.map((g) => {
-    const lateByMs = o.now.getTime() - g.expiresAt.getTime();
-    const late = o.reason === 'expired' && lateByMs > (o.lateAfterMs ?? Infinity);
     return {
       action: 'pii.revoked' as const,
       actor: o.actor,
@@ -126,7 +125,7 @@ export async function endGrants(tx: ControlTx, provisioner: Provisioner, grants:
         // plainly here, and reported as drift by the reconciler for a DBA to revoke.
         ...(remaining.has(membershipKey(g.roleName, g.groupRole)) ? { membershipRemains: true } : {}),
         ...(o.comment ? { comment: o.comment } : {}),
-        ...(late ? { late: true, lateBySeconds: Math.round(lateByMs / 1000) } : {}),
+        ...(o.reason === 'expired' ? lateDetails(o.now, g.expiresAt, o.lateAfterMs ?? Infinity) : {}),
       },
     };
   }));

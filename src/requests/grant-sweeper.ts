@@ -8,6 +8,7 @@ import type { ControlDb } from '../db/client.js';
 import { notifyMany, requestText } from '../notify/outbox.js';
 import type { Policy } from '../policy/schema.js';
 import type { Provisioner } from '../provisioner/provisioner.js';
+import { LATE_AFTER_MS } from '../audit/late.js';
 import { appendAuditMany } from '../audit/log.js';
 import { endGrants, lockLiveGrants } from './end-grants.js';
 import { datasetColumn } from './service.js';
@@ -31,7 +32,7 @@ export class GrantSweeper {
     private readonly provisioner: Provisioner,
     private readonly policy: Pick<Policy, 'requests'>,
     /** An expiry handled later than this after `expires_at` is audited as late. */
-    private readonly lateAfterMs = 120_000,
+    private readonly lateAfterMs = LATE_AFTER_MS,
     private readonly now: () => Date = () => new Date(),
   ) {}
 

@@ -1,6 +1,7 @@
 import type { ReconcileResult } from '../reconcile/apply.js';
 import type { Step } from '../reconcile/plan.js';
 import { Layout, type PageContext } from './layout.js';
+import { utcSeconds } from '../time.js';
 
 export interface LastApplied {
   id: number;
@@ -74,7 +75,7 @@ export function AdminPage(ctx: PageContext & { result: ReconcileResult; lastAppl
           <dd>
             {ctx.lastApplied ? (
               <>
-                {new Date(ctx.lastApplied.at).toISOString().replace('T', ' ').slice(0, 19)} UTC by {ctx.lastApplied.actor} ({ctx.lastApplied.details.steps ?? 0} step
+                {utcSeconds(ctx.lastApplied.at)} by {ctx.lastApplied.actor} ({ctx.lastApplied.details.steps ?? 0} step
                 {ctx.lastApplied.details.steps === 1 ? '' : 's'}){ctx.lastApplied.details.sha256 !== v.sha256 ? ' — an older policy version' : ''}
               </>
             ) : (

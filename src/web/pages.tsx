@@ -4,8 +4,7 @@ import type { CredentialLease, IssuedCredential } from '../credentials/service.j
 import type { ConnectionSnippets } from '../credentials/connection.js';
 import type { GrantView } from '../requests/service.js';
 import { Layout, type PageContext } from './layout.js';
-
-const fmt = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+import { utcSeconds } from '../time.js';
 
 function Check(props: { ok: boolean; children: unknown }) {
   return (
@@ -58,7 +57,7 @@ export function HomePage(ctx: PageContext & { status: GateStatus; agreementText:
           </Check>
           {ctx.piiGrants?.map((g) => (
             <Check ok={true}>
-              PII access to {g.dataset} until {fmt(g.expiresAt)} (request #{String(g.requestId)})
+              PII access to {g.dataset} until {utcSeconds(g.expiresAt)} (request #{String(g.requestId)})
             </Check>
           ))}
         </ul>
@@ -87,7 +86,7 @@ export function HomePage(ctx: PageContext & { status: GateStatus; agreementText:
           <h2>Warehouse credentials</h2>
           {lease ? (
             <p>
-              Your role <code>{lease.roleName}</code> has a password valid until <strong>{fmt(lease.expiresAt)}</strong>.
+              Your role <code>{lease.roleName}</code> has a password valid until <strong>{utcSeconds(lease.expiresAt)}</strong>.
               Getting new credentials replaces that password; sessions already open keep running.
             </p>
           ) : (
@@ -187,7 +186,7 @@ export function CredentialPage(ctx: PageContext & { credential: IssuedCredential
           <dt>Valid until</dt>
           <dd>
             <time id="cred-expires" datetime={cr.expiresAt.toISOString()}>
-              {fmt(cr.expiresAt)}
+              {utcSeconds(cr.expiresAt)}
             </time>
             {cr.capped && <span class="muted"> (cut to the policy maximum)</span>}
           </dd>

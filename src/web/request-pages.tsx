@@ -4,8 +4,7 @@ import { humanDuration } from '../notify/outbox.js';
 import type { PiiDataset } from '../policy/schema.js';
 import type { Approvals, GrantView, QueueItem, RequestView } from '../requests/service.js';
 import { Layout, type PageContext } from './layout.js';
-
-const fmt = (d: Date | string) => new Date(d).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+import { utcSeconds } from '../time.js';
 
 /** Durations an analyst can pick; the longest any dataset allows bounds the list. */
 const DURATIONS = [3600, 8 * 3600, 86_400, 3 * 86_400, 7 * 86_400, 14 * 86_400, 30 * 86_400];
@@ -26,11 +25,11 @@ function GrantLine(props: { g: GrantView }) {
   const g = props.g;
   return g.live ? (
     <span>
-      <code>{g.dataset}</code> readable until <time datetime={g.expiresAt.toISOString()}>{fmt(g.expiresAt)}</time>
+      <code>{g.dataset}</code> readable until <time datetime={g.expiresAt.toISOString()}>{utcSeconds(g.expiresAt)}</time>
     </span>
   ) : (
     <span class="muted">
-      <code>{g.dataset}</code> ended {g.endedAt ? fmt(g.endedAt) : ''} ({g.endReason?.replace('_', ' ')}
+      <code>{g.dataset}</code> ended {g.endedAt ? utcSeconds(g.endedAt) : ''} ({g.endReason?.replace('_', ' ')}
       {g.endedBy && !g.endedBy.startsWith('system:') ? ` by ${g.endedBy}` : ''})
     </span>
   );
@@ -41,14 +40,14 @@ function Decision(props: { r: RequestView }) {
   if (r.state === 'pending') {
     return (
       <span>
-        {r.approvals} of {r.approvalsRequired} approval{r.approvalsRequired === 1 ? '' : 's'}; review by {fmt(r.reviewDeadline)}
+        {r.approvals} of {r.approvalsRequired} approval{r.approvalsRequired === 1 ? '' : 's'}; review by {utcSeconds(r.reviewDeadline)}
       </span>
     );
   }
   return (
     <span>
       {r.decidedBy?.startsWith('system:') ? (r.state === 'expired' ? 'nobody decided in time' : r.decisionComment ?? '') : `by ${r.decidedBy}`}
-      {r.decidedAt ? `, ${fmt(r.decidedAt)}` : ''}
+      {r.decidedAt ? `, ${utcSeconds(r.decidedAt)}` : ''}
       {r.decisionComment && !r.decidedBy?.startsWith('system:') ? `: “${r.decisionComment}”` : ''}
     </span>
   );
@@ -204,7 +203,7 @@ function QueueCard(props: { item: QueueItem; datasets: PiiDataset[]; csrf?: stri
         <dd>{humanDuration(r.durationSeconds)}</dd>
         <dt>Asked</dt>
         <dd>
-          {fmt(r.createdAt)}; expires undecided at {fmt(r.reviewDeadline)}
+          {utcSeconds(r.createdAt)}; expires undecided at {utcSeconds(r.reviewDeadline)}
         </dd>
         {r.reviews.length > 0 && (
           <>
@@ -212,7 +211,7 @@ function QueueCard(props: { item: QueueItem; datasets: PiiDataset[]; csrf?: stri
             <dd>
               {r.reviews.map((v) => (
                 <div>
-                  {v.reviewer} {v.decision === 'approve' ? 'approved' : 'denied'} {fmt(v.at)}
+                  {v.reviewer} {v.decision === 'approve' ? 'approved' : 'denied'} {utcSeconds(v.at)}
                   {v.comment ? `: “${v.comment}”` : ''}
                 </div>
               ))}
@@ -227,7 +226,7 @@ function QueueCard(props: { item: QueueItem; datasets: PiiDataset[]; csrf?: stri
             <ul>
               {r.history.map((h) => (
                 <li>
-                  #{h.id} {h.datasets.join(', ')}, {humanDuration(h.durationSeconds)}: <StateBadge state={h.state} /> ({fmt(h.createdAt)}) “{h.purpose.slice(0, 120)}
+                  #{h.id} {h.datasets.join(', ')}, {humanDuration(h.durationSeconds)}: <StateBadge state={h.state} /> ({utcSeconds(h.createdAt)}) “{h.purpose.slice(0, 120)}
                   {h.purpose.length > 120 ? '…' : ''}”
                 </li>
               ))}
@@ -300,7 +299,7 @@ export function ApprovalsPage(ctx: PageContext & { queue: Approvals; datasets: P
                       <code>{g.dataset}</code>
                     </td>
                     <td>#{g.requestId}</td>
-                    <td class="t">{fmt(g.expiresAt)}</td>
+                    <td class="t">{utcSeconds(g.expiresAt)}</td>
                     <td>
                       <form method="post" action={`/grants/${g.id}/revoke`} class="row">
                         <input type="hidden" name="_csrf" value={ctx.csrf ?? ''} />
