@@ -3,72 +3,18 @@
 // closed, audited and announced, all inside the caller's control transaction. The warehouse work is
 // awaited before COMMIT: if it fails nothing is recorded and the next sweep tries again; if the
 // COMMIT fails after it, the grant still looks live and the next sweep repeats a harmless REVOKE.
-import { type SQL, sql } from 'drizzle-orm';
-import { pgArray } from '../db/pg-array.js';
 import { holdRoleChangeLock } from '../db/role-change-lock.js';
 import { lateDetails } from '../audit/late.js';
 import { appendAuditMany } from '../audit/log.js';
 import type { ControlTx } from '../db/client.js';
 import { notifyMany, requestText } from '../notify/outbox.js';
 import { membershipKey, type Provisioner } from '../provisioner/provisioner.js';
+import { type GrantRow, markGrantsEnded } from './dal.js';
+
+export type { GrantRow } from './dal.js';
+export { lockLiveGrants } from './dal.js';
 
 export type EndReason = 'expired' | 'relinquished' | 'revoked' | 'left_group';
-
-export interface GrantRow {
-  id: number;
-  requestId: number;
-  analystId: number;
-  username: string;
-  roleName: string;
-  dataset: string;
-  groupRole: string;
-  startsAt: Date;
-  expiresAt: Date;
-  purpose: string;
-}
-
-type RawGrant = {
-  id: number;
-  request_id: number;
-  analyst_id: number;
-  username: string;
-  role_name: string;
-  dataset: string;
-  group_role: string;
-  starts_at: Date | string;
-  expires_at: Date | string;
-  purpose: string;
-};
-
-const toGrant = (r: RawGrant): GrantRow => ({
-  id: Number(r.id),
-  requestId: Number(r.request_id),
-  analystId: Number(r.analyst_id),
-  username: r.username,
-  roleName: r.role_name,
-  dataset: r.dataset,
-  groupRole: r.group_role,
-  startsAt: new Date(r.starts_at),
-  expiresAt: new Date(r.expires_at),
-  purpose: r.purpose,
-});
-
-/**
- * Live grants matching `where` (over `g` = pii_grants, `a` = analysts, `r` = pii_requests), locked
- * for the caller's transaction. `skipLocked` lets several sweepers share the work.
- */
-export async function lockLiveGrants(tx: ControlTx, where: SQL, opts: { limit?: number; skipLocked?: boolean } = {}): Promise<GrantRow[]> {
-  const result = await tx.execute<RawGrant>(sql`
-    SELECT g.id, g.request_id, g.analyst_id, a.username, g.role_name, g.dataset, g.group_role, g.starts_at, g.expires_at, r.purpose
-      FROM pii_grants g
-      JOIN analysts a ON a.id = g.analyst_id
-      JOIN pii_requests r ON r.id = g.request_id
-     WHERE g.ended_at IS NULL AND (${where})
-     ORDER BY g.expires_at, g.id
-     ${opts.limit ? sql`LIMIT ${opts.limit}` : sql``}
-     FOR UPDATE OF g${opts.skipLocked ? sql` SKIP LOCKED` : sql``}`);
-  return result.rows.map(toGrant);
-}
 
 export interface EndOptions {
   reason: EndReason;
@@ -85,9 +31,7 @@ export async function endGrants(tx: ControlTx, provisioner: Provisioner, grants:
   if (grants.length === 0) return 0;
   await holdRoleChangeLock(tx);
   const { sessions, remaining } = await provisioner.revokeDatasets(grants.map((g) => ({ role: g.roleName, groupRole: g.groupRole })));
-  await tx.execute(sql`
-    UPDATE pii_grants SET ended_at = ${o.now.toISOString()}, end_reason = ${o.reason}, ended_by = ${o.actor}
-     WHERE id = ANY(${pgArray(grants.map((g) => g.id))}::int[])`);
+  await markGrantsEnded(tx, grants.map((g) => g.id), { at: o.now, reason: o.reason, by: o.actor });
   const byRequest = new Map<number, GrantRow[]>();
   for (const g of grants) byRequest.set(g.requestId, [...(byRequest.get(g.requestId) ?? []), g]);
   await notifyMany(
