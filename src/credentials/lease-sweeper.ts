@@ -2,12 +2,11 @@
 // end sessions that are open: the sweeper disables the role and terminates them, and records it.
 // Safe with several gateway instances (rows are claimed with SKIP LOCKED) and after downtime (a
 // lease that expired while no sweeper ran is closed at the next run and marked late).
-import { and, eq, isNull, lte } from 'drizzle-orm';
 import { LATE_AFTER_MS, lateDetails } from '../audit/late.js';
 import { appendAudit } from '../audit/log.js';
 import type { ControlDb } from '../db/client.js';
-import { analysts, credentials } from '../db/schema.js';
 import type { Provisioner } from '../provisioner/provisioner.js';
+import { lockExpiredLeases, markLeaseExpired } from './dal.js';
 
 export interface SweepResult {
   expired: number;
@@ -34,19 +33,12 @@ export class Sweeper {
   private async sweepBatch(batch: number, result: SweepResult): Promise<number> {
     return this.db.transaction(async (tx) => {
       const now = this.now();
-      const due = await tx
-        .select({ id: credentials.id, role: credentials.roleName, expiresAt: credentials.expiresAt, username: analysts.username })
-        .from(credentials)
-        .innerJoin(analysts, eq(analysts.id, credentials.analystId))
-        .where(and(isNull(credentials.revokedAt), lte(credentials.expiresAt, now)))
-        .orderBy(credentials.expiresAt)
-        .limit(batch)
-        .for('update', { of: credentials, skipLocked: true });
+      const due = await lockExpiredLeases(tx, now, batch);
       for (const lease of due) {
         // NOLOGIN first, then the sessions: the role cannot reconnect in between.
         const ended = await this.provisioner.revokeIfExists(lease.role);
         result.sessionsEnded += ended;
-        await tx.update(credentials).set({ revokedAt: now, revokedReason: 'expired' }).where(eq(credentials.id, lease.id));
+        await markLeaseExpired(tx, lease.id, now);
         await appendAudit(tx, {
           action: 'credential.expired',
           actor: 'system:sweeper',

@@ -1,15 +1,14 @@
 // Short-lived password credentials for an analyst's own PostgreSQL role.
-import { and, desc, eq, gt, isNull, sql } from 'drizzle-orm';
 import { holdRoleChangeLock } from '../db/role-change-lock.js';
 import { appendAudit } from '../audit/log.js';
 import type { Identity } from '../auth/identity.js';
 import type { ControlDb } from '../db/client.js';
-import { analysts, credentials } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
 import { generatePassword } from '../provisioner/password.js';
 import type { Provisioner } from '../provisioner/provisioner.js';
 import { scramSha256Verifier } from '../provisioner/scram.js';
+import * as dal from './dal.js';
 import type { AnalystRecord, GateService } from '../admission/service.js';
 
 export interface IssuedCredential {
@@ -89,23 +88,15 @@ export class CredentialService {
       );
       warehouse.catch(() => {});
       // Supersede the previous lease and record the new one in one statement.
-      const inserted = await tx.execute<{ id: number }>(sql`
-        WITH superseded AS (
-          UPDATE ${credentials} SET revoked_at = ${issuedAt.toISOString()}, revoked_reason = 'superseded'
-           WHERE analyst_id = ${analyst.id} AND revoked_at IS NULL
-        )
-        INSERT INTO ${credentials} (analyst_id, role_name, issued_at, expires_at)
-        VALUES (${analyst.id}, ${analyst.roleName}, ${issuedAt.toISOString()}, ${expiresAt.toISOString()})
-        RETURNING id`);
-      const row = inserted.rows[0];
+      const leaseId = await dal.supersedeAndRecord(tx, { analystId: analyst.id, roleName: analyst.roleName, issuedAt, expiresAt });
       await appendAudit(tx, {
         action: 'credential.issued',
         actor: identity.username,
         subject: identity.username,
-        details: { credentialId: row!.id, role: analyst.roleName, expiresAt: expiresAt.toISOString(), ttlSeconds },
+        details: { credentialId: leaseId, role: analyst.roleName, expiresAt: expiresAt.toISOString(), ttlSeconds },
       });
       await warehouse;
-      return row!.id;
+      return leaseId;
     });
     return {
       id,
@@ -120,13 +111,7 @@ export class CredentialService {
 
   /** The live lease, if any (not revoked, not expired). */
   async current(analystId: number): Promise<CredentialLease | null> {
-    const [row] = await this.db
-      .select({ id: credentials.id, roleName: credentials.roleName, issuedAt: credentials.issuedAt, expiresAt: credentials.expiresAt })
-      .from(credentials)
-      .where(and(eq(credentials.analystId, analystId), isNull(credentials.revokedAt), gt(credentials.expiresAt, this.now())))
-      .orderBy(desc(credentials.issuedAt))
-      .limit(1);
-    return row ?? null;
+    return (await dal.liveLease(this.db, analystId, this.now())) ?? null;
   }
 
   /**
@@ -145,20 +130,12 @@ export class CredentialService {
    * are withdrawn. With nothing live there is nothing to do and nothing logged.
    */
   async revokeIfNoLongerMember(identity: Identity): Promise<RevokeResult | null> {
-    const [known] = await this.db
-      .select({ id: analysts.id, username: analysts.username, roleName: analysts.roleName })
-      .from(analysts)
-      .where(eq(analysts.username, identity.username))
-      .limit(1);
+    const known = await dal.analystNamed(this.db, identity.username);
     if (!known) return null;
-    const [lease] = await this.db
-      .select({ id: credentials.id })
-      .from(credentials)
-      .where(and(eq(credentials.analystId, known.id), isNull(credentials.revokedAt)))
-      .limit(1);
+    const hasLease = await dal.hasUnrevokedLease(this.db, known.id);
     // PII first: it ends the sessions too, and it must not wait on the lease's outcome.
     const pii = this.piiAccess ? await this.piiAccess.endForLeaver(known) : { grants: 0, requests: 0 };
-    const leases = lease ? await this.endAccess(known, 'system:gate', 'no longer an FDWG member') : null;
+    const leases = hasLease ? await this.endAccess(known, 'system:gate', 'no longer an FDWG member') : null;
     if (!leases && pii.grants === 0 && pii.requests === 0) return null;
     return { sessionsEnded: leases?.sessionsEnded ?? 0, leasesRevoked: leases?.leasesRevoked ?? 0, piiGrantsEnded: pii.grants };
   }
@@ -170,18 +147,14 @@ export class CredentialService {
     const sessionsEnded = await this.provisioner.revokeIfExists(analyst.roleName);
     const revokedAt = this.now();
     const leasesRevoked = await this.db.transaction(async (tx) => {
-      const rows = await tx
-        .update(credentials)
-        .set({ revokedAt, revokedReason: reason })
-        .where(and(eq(credentials.analystId, analyst.id), isNull(credentials.revokedAt)))
-        .returning({ id: credentials.id });
+      const ids = await dal.revokeLeasesOf(tx, analyst.id, revokedAt, reason);
       await appendAudit(tx, {
         action: 'credential.revoked',
         actor,
         subject: analyst.username,
-        details: { role: analyst.roleName, credentialIds: rows.map((r) => r.id), sessionsEnded, reason },
+        details: { role: analyst.roleName, credentialIds: ids, sessionsEnded, reason },
       });
-      return rows.length;
+      return ids.length;
     });
     return { sessionsEnded, leasesRevoked };
   }

@@ -1,0 +1,76 @@
+// Data access of the credential leases: every statement on `credentials`, with typed rows.
+// drizzle's builder where it can express the query; a typed `sql` template for the one statement
+// it cannot (supersede and record in one round trip, on the credential-issue path).
+import { and, desc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
+import type { ControlTx } from '../db/client.js';
+import { analysts, credentials } from '../db/schema.js';
+
+/** Revokes the analyst's live lease (superseded) and records the new one, in one statement; its id. */
+export async function supersedeAndRecord(tx: ControlTx, l: { analystId: number; roleName: string; issuedAt: Date; expiresAt: Date }): Promise<number> {
+  const inserted = await tx.execute<{ id: number }>(sql`
+    WITH superseded AS (
+      UPDATE ${credentials} SET revoked_at = ${l.issuedAt.toISOString()}, revoked_reason = 'superseded'
+       WHERE analyst_id = ${l.analystId} AND revoked_at IS NULL
+    )
+    INSERT INTO ${credentials} (analyst_id, role_name, issued_at, expires_at)
+    VALUES (${l.analystId}, ${l.roleName}, ${l.issuedAt.toISOString()}, ${l.expiresAt.toISOString()})
+    RETURNING id`);
+  return inserted.rows[0]!.id;
+}
+
+/** The newest lease neither revoked nor expired at `now`. */
+export async function liveLease(tx: ControlTx, analystId: number, now: Date) {
+  const [row] = await tx
+    .select({ id: credentials.id, roleName: credentials.roleName, issuedAt: credentials.issuedAt, expiresAt: credentials.expiresAt })
+    .from(credentials)
+    .where(and(eq(credentials.analystId, analystId), isNull(credentials.revokedAt), gt(credentials.expiresAt, now)))
+    .orderBy(desc(credentials.issuedAt))
+    .limit(1);
+  return row;
+}
+
+/** Whether the analyst has a lease not revoked yet (expired or not). */
+export async function hasUnrevokedLease(tx: ControlTx, analystId: number): Promise<boolean> {
+  const rows = await tx
+    .select({ id: credentials.id })
+    .from(credentials)
+    .where(and(eq(credentials.analystId, analystId), isNull(credentials.revokedAt)))
+    .limit(1);
+  return rows.length > 0;
+}
+
+/** The analyst record of a username, if the gate has seen them. */
+export async function analystNamed(tx: ControlTx, username: string) {
+  const [row] = await tx
+    .select({ id: analysts.id, username: analysts.username, roleName: analysts.roleName })
+    .from(analysts)
+    .where(eq(analysts.username, username))
+    .limit(1);
+  return row;
+}
+
+/** Revokes every unrevoked lease of the analyst; their ids. */
+export async function revokeLeasesOf(tx: ControlTx, analystId: number, at: Date, reason: string): Promise<number[]> {
+  const rows = await tx
+    .update(credentials)
+    .set({ revokedAt: at, revokedReason: reason })
+    .where(and(eq(credentials.analystId, analystId), isNull(credentials.revokedAt)))
+    .returning({ id: credentials.id });
+  return rows.map((r) => r.id);
+}
+
+/** Unrevoked leases expired by `now`, oldest first, locked; several sweepers share them (SKIP LOCKED). */
+export function lockExpiredLeases(tx: ControlTx, now: Date, limit: number) {
+  return tx
+    .select({ id: credentials.id, role: credentials.roleName, expiresAt: credentials.expiresAt, username: analysts.username })
+    .from(credentials)
+    .innerJoin(analysts, eq(analysts.id, credentials.analystId))
+    .where(and(isNull(credentials.revokedAt), lte(credentials.expiresAt, now)))
+    .orderBy(credentials.expiresAt)
+    .limit(limit)
+    .for('update', { of: credentials, skipLocked: true });
+}
+
+export async function markLeaseExpired(tx: ControlTx, id: number, at: Date): Promise<void> {
+  await tx.update(credentials).set({ revokedAt: at, revokedReason: 'expired' }).where(eq(credentials.id, id));
+}
