@@ -6,16 +6,20 @@
 //
 //   npm run bench:api -- [--connections 10] [--seconds 8] [--rounds 3] [--out tmp/bench/api-decision.json]
 //
-// Rounds alternate the three targets so drift hits all alike; the figure is the median of the
-// rounds' mean req/s. The cookie session is measured too (`GET /api/me` with the browser cookie).
+// Rounds alternate the targets so drift hits all alike; the figure is the median of the rounds'
+// mean req/s. The cookie session is measured too (`GET /api/me` with the browser cookie).
+// autocannon runs as its own process (its CLI), so the load generator does not share the event
+// loop of the servers it measures.
 import { serve } from '@hono/node-server';
-import autocannon from 'autocannon';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { Hono } from 'hono';
 import pg from 'pg';
 import { createPool } from '../src/db/client.js';
 import { startGateOn } from '../test/support/gate-core.js';
 import { HttpSession, formField, signIn } from '../test/support/http-session.js';
-import { environment, formatTable, freePort, median, runBench, startCluster, writeJson } from './lib.js';
+import { environment, formatTable, freePort, median, repoRoot, runBench, startCluster, writeJson } from './lib.js';
 
 const say = (s = '') => process.stdout.write(`${s}\n`);
 
@@ -25,8 +29,22 @@ interface Target {
   headers: Record<string, string>;
 }
 
+const AUTOCANNON = path.join(repoRoot, 'node_modules', '.bin', 'autocannon');
+
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  latency: { p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
 async function rps(t: Target, connections: number, seconds: number): Promise<{ rps: number; p99: number; errors: number }> {
-  const result = await autocannon({ url: t.url, connections, duration: seconds, headers: t.headers });
+  const headerArgs = Object.entries(t.headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]);
+  const { stdout } = await promisify(execFile)(AUTOCANNON, ['-j', '-c', String(connections), '-d', String(seconds), ...headerArgs, t.url], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const result = JSON.parse(stdout) as AutocannonResult;
   const bad = result.non2xx + result.errors + result.timeouts;
   if (bad > 0) throw new Error(`${t.name}: ${bad} of ${result.requests.total} requests failed (non-2xx ${result.non2xx}, errors ${result.errors})`);
   return { rps: result.requests.average, p99: result.latency.p99, errors: bad };
