@@ -52,7 +52,11 @@ async function deviceToken(s: HttpSession, csrf: string, clientName = 'fdwg test
   expect(started.status).toBe(200);
   const page = await s.request(started.body.verificationUriComplete);
   expect(page.status).toBe(200);
-  expect(formField(await page.text(), 'userCode')).toBe(started.body.userCode);
+  const html = await page.text();
+  expect(formField(html, 'userCode')).toBe(started.body.userCode);
+  // What asks, and since when: a code someone else started long ago should look wrong.
+  expect(html).toContain(clientName);
+  expect(html).toContain('just now');
   const done = await postForm(s, '/cli/device', { _csrf: csrf, userCode: started.body.userCode, decision: 'allow' });
   expect(done.status).toBe(200);
   expect(await done.text()).toContain('Command line signed in');

@@ -101,9 +101,13 @@ export class CliLogins {
   }
 
   /** What the confirmation page shows for a user code, or null when there is no such pending code. */
-  async pendingDevice(userCode: string): Promise<{ clientName: string | null } | null> {
+  async pendingDevice(userCode: string): Promise<{ clientName: string | null; requestedAt: Date; minutesAgo: number } | null> {
     const [row] = await this.db
-      .select({ clientName: cliLogins.clientName })
+      .select({
+        clientName: cliLogins.clientName,
+        requestedAt: cliLogins.createdAt,
+        minutesAgo: sql<number>`floor(extract(epoch FROM now() - ${cliLogins.createdAt}) / 60)::int`,
+      })
       .from(cliLogins)
       .where(and(eq(cliLogins.userCode, normalizeUserCode(userCode)), eq(cliLogins.status, 'pending'), gt(cliLogins.expiresAt, sql`now()`)));
     return row ?? null;

@@ -1,4 +1,5 @@
 // Pages where a person lets the `fdwg` command line sign in as them.
+import { utcMinutes } from '../time.js';
 import { Layout, type PageContext } from './layout.js';
 
 /** Loopback sign-in: the CLI on this machine waits at `redirect`. */
@@ -31,7 +32,9 @@ export function CliAuthorizePage(ctx: PageContext & { clientName: string; fields
 }
 
 /** Device style: the person types (or confirms) the code the CLI printed. */
-export function CliDevicePage(ctx: PageContext & { code: string; clientName: string | null; error?: string }) {
+export function CliDevicePage(
+  ctx: PageContext & { code: string; pending: { clientName: string | null; requestedAt: Date; minutesAgo: number } | null; error?: string },
+) {
   return (
     <Layout {...ctx}>
       <div class="card">
@@ -40,7 +43,14 @@ export function CliDevicePage(ctx: PageContext & { code: string; clientName: str
           Enter the code that <code>fdwg login --device</code> printed. Confirm only a code you started yourself: the command line
           then acts as <strong>{ctx.identity?.username}</strong> for at most 12 hours.
         </p>
-        {ctx.clientName && <p>Waiting: <strong>{ctx.clientName}</strong></p>}
+        {ctx.pending && (
+          // Device codes are the phishing-prone flow: show what asks and since when, so a code that
+          // someone else started (a link sent to you) looks wrong before you confirm it.
+          <p>
+            Waiting: <strong>{ctx.pending.clientName ?? 'fdwg'}</strong>, started {utcMinutes(ctx.pending.requestedAt)} (
+            {ctx.pending.minutesAgo < 1 ? 'just now' : `${ctx.pending.minutesAgo} min ago`}). If you did not just start it, press Deny.
+          </p>
+        )}
         {ctx.error && (
           <p class="once" role="alert">
             {ctx.error}

@@ -81,7 +81,7 @@ export function cliWebRoutes(config: AppConfig, policy: Policy) {
   web.get('/device', guard('cli.login', access), async (c) => {
     const code = (c.req.query('code') ?? '').slice(0, 20);
     const pending = code ? await c.get('services').cliLogins.pendingDevice(code) : null;
-    return c.html(<CliDevicePage {...await page(c, 'Sign in a command line')} code={code} clientName={pending?.clientName ?? null} />);
+    return c.html(<CliDevicePage {...await page(c, 'Sign in a command line')} code={code} pending={pending} />);
   });
 
   web.post('/device', guard('cli.login', access), async (c) => {
@@ -95,7 +95,7 @@ export function cliWebRoutes(config: AppConfig, policy: Policy) {
       return c.html(<CliDonePage {...await page(c, done.heading)} {...done} />);
     } catch (err) {
       if (!(err instanceof AppError) || (err.code !== 'bad_request' && err.code !== 'rate_limited')) throw err;
-      return c.html(<CliDevicePage {...await page(c, 'Sign in a command line')} code={form.userCode} clientName={null} error={err.message} />, err.status);
+      return c.html(<CliDevicePage {...await page(c, 'Sign in a command line')} code={form.userCode} pending={null} error={err.message} />, err.status);
     }
   });
 
