@@ -7,7 +7,7 @@ import { type SQL, and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { ControlTx } from '../db/client.js';
 import { pgArray } from '../db/pg-array.js';
 import { analysts, piiGrants, piiRequestReviews, piiRequests } from '../db/schema.js';
-import type { Decision, RequestState } from './types.js';
+import type { Decision, RequestState, RequestView, ReviewView } from './types.js';
 
 /** A request locked for a decision, with its analyst. */
 export interface LockedRequest {
@@ -292,28 +292,11 @@ export async function claimGrantsToWarn(
 
 // --- Reading requests and grants (the views) --------------------------------------------------
 
-export interface ReviewRow {
-  reviewer: string;
-  decision: Decision;
-  comment: string | null;
-  at: Date;
-}
+/** A review as stored: the same fields the pages show. */
+export type ReviewRow = ReviewView;
 
-export interface RequestRow {
-  id: number;
-  username: string;
-  datasets: string[];
-  purpose: string;
-  durationSeconds: number;
-  state: RequestState;
-  createdAt: Date;
-  reviewDeadline: Date;
-  approvalsRequired: number;
-  decidedAt: Date | null;
-  decidedBy: string | null;
-  decisionComment: string | null;
-  reviews: ReviewRow[];
-}
+/** A request as stored; the view adds the approval count and grants and names the analyst. */
+export type RequestRow = Omit<RequestView, 'analyst' | 'approvals' | 'reviews' | 'grants'> & { username: string; reviews: ReviewRow[] };
 
 /** Which requests to read. */
 export type RequestFilter = { id: number } | { analystId: number } | { pending: true } | { decidedOf: string[] };
