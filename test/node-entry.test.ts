@@ -57,7 +57,7 @@ describe('npm start on embedded defaults', () => {
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
     };
     const first = start(env);
-    await waitFor(first, /FDWG Access Gate is up: (\S+)/, 150_000);
+    await waitFor(first, /Press Ctrl\+C to stop/, 150_000);
     const out = first.output();
     const url = out.match(/is up: (\S+)/)![1]!;
     expect(url).toBe(`http://localhost:${ports.PORT}`);
@@ -73,7 +73,7 @@ describe('npm start on embedded defaults', () => {
     await stop(first);
 
     const second = start(env);
-    await waitFor(second, /FDWG Access Gate is up/, 60_000);
+    await waitFor(second, /Press Ctrl\+C to stop/, 60_000);
     expect(second.output()).not.toMatch(/Generating the demo warehouse/);
     const ready = second.output().match(/Embedded services ready in ([\d.]+) s/);
     expect(ready).not.toBeNull();

@@ -138,14 +138,14 @@ async function main() {
   const stopAnchoring = rt.anchors ? startAnchoring(controlPool, logger, rt.anchors) : async () => {};
   const server = serve({ fetch: app.fetch, port: env.PORT, hostname: isEmbedded(env) ? '127.0.0.1' : '0.0.0.0' });
 
-  say('');
-  say(`FDWG Access Gate is up: ${rt.config.publicUrl}`);
+  // One write, so the banner arrives whole (a reader of the pipe never sees half of it).
+  const banner = ['', `FDWG Access Gate is up: ${rt.config.publicUrl}`];
   if (rt.config.demo) {
-    say(`Identity provider (demo): ${rt.config.oidc.issuer}`);
-    say('Demo accounts (username / password):');
-    for (const a of demoAccounts) say(`  ${a.username.padEnd(8)} ${a.password.padEnd(14)} ${a.role}`);
+    banner.push(`Identity provider (demo): ${rt.config.oidc.issuer}`, 'Demo accounts (username / password):');
+    for (const a of demoAccounts) banner.push(`  ${a.username.padEnd(8)} ${a.password.padEnd(14)} ${a.role}`);
   }
-  say('Press Ctrl+C to stop.');
+  banner.push('Press Ctrl+C to stop.');
+  say(banner.join('\n'));
 
   let stopping = false;
   const stop = async () => {
