@@ -186,6 +186,22 @@ export function writeJson(file: string, data: unknown): string {
   return abs;
 }
 
+/**
+ * One line of `npm run bench:all`'s summary table. Every bench puts an array of these under the key
+ * `figures` of the JSON file it writes (its `--out`), so the runner reads them without knowing the
+ * bench. `result` and `floor` share `unit`; `ratio` is result / floor (or floor / result for rates,
+ * say which in `figure`); `pass` is null when the figure has no target.
+ */
+export interface Figure {
+  figure: string;
+  result: number;
+  floor: number | null;
+  unit: string;
+  ratio: number | null;
+  target: string;
+  pass: boolean | null;
+}
+
 /** What machine and runtime produced a figure. */
 export function environment() {
   const cpus = os.cpus();
