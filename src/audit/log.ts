@@ -1,7 +1,6 @@
-import { sql } from 'drizzle-orm';
 import type { ControlTx } from '../db/client.js';
-import { pgArray } from '../db/pg-array.js';
 import { canonicalRowMiddle } from './chain.js';
+import { type StoredEvent, insertEvent, insertEvents } from './dal.js';
 
 /** Closed list: an action not named here cannot be logged. */
 export const auditActions = [
@@ -46,6 +45,14 @@ export const auditActions = [
    * and minute; `details.attempted`, `route`, `reason`; the minute's count is in access_denials.
    */
   'access.denied',
+  // Building the tiers from Datanommer (issue 17).
+  /** A pseudonym key made for a period (`details.period`, `rotation`) or destroyed (`details.retired`). */
+  'pseudonyms.rotated',
+  // Data-subject reports and alerts (issue 15).
+  /** An auditor asked for a data-subject report: the person is `subject`, the stated reason in details. */
+  'subject.report',
+  /** A policy alert rule hit an ingested PII statement: `details.rule`, `details.readEventId`. */
+  'alert.raised',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 
@@ -60,11 +67,8 @@ export interface AuditEvent {
   details?: Record<string, unknown>;
 }
 
-// Any constant works; it only has to be the same for every writer of the chain.
-const CHAIN_LOCK = 0x46445747; // "FDWG"
-
 /** The stored fields of an event, normalised exactly as they will be hashed and read back. */
-function storedFields(event: AuditEvent) {
+function storedFields(event: AuditEvent): StoredEvent {
   const fields = {
     actor: event.actor,
     subject: event.subject ?? null,
@@ -85,22 +89,11 @@ function storedFields(event: AuditEvent) {
  * Returns the new event's id.
  */
 export async function appendAudit(tx: ControlTx, event: AuditEvent): Promise<number> {
-  const f = storedFields(event);
-  // One round trip: the function takes the chain lock, stamps `at`, links and hashes the row.
-  const result = await tx.execute<{ id: string }>(sql`
-    SELECT audit_append(${CHAIN_LOCK}, ${f.actor}, ${f.subject}, ${f.action}, ${f.requestId},
-                        ${f.dataset}, ${JSON.stringify(f.details)}::jsonb, ${f.middle}) AS id`);
-  return Number(result.rows[0]!.id);
+  return insertEvent(tx, storedFields(event));
 }
 
 /** appendAudit for many events at once, in order, in one round trip. Returns their ids. */
 export async function appendAuditMany(tx: ControlTx, events: AuditEvent[]): Promise<number[]> {
   if (events.length === 0) return [];
-  const fs = events.map(storedFields);
-  const col = (pick: (f: (typeof fs)[number]) => string | number | null) => pgArray(fs.map(pick));
-  const result = await tx.execute<{ id: string }>(sql`
-    SELECT audit_append_many(${CHAIN_LOCK}, ${col((f) => f.actor)}::text[], ${col((f) => f.subject)}::text[],
-                             ${col((f) => f.action)}::text[], ${col((f) => f.requestId)}::integer[], ${col((f) => f.dataset)}::text[],
-                             ${col((f) => JSON.stringify(f.details))}::jsonb[], ${col((f) => f.middle)}::text[]) AS id`);
-  return result.rows.map((r) => Number(r.id));
+  return insertEvents(tx, events.map(storedFields));
 }

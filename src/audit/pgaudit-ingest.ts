@@ -10,8 +10,11 @@ import { createHash } from 'node:crypto';
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { and, eq, inArray } from 'drizzle-orm';
-import type { ControlDb } from '../db/client.js';
+import type { ControlDb, ControlTx } from '../db/client.js';
 import { analysts, ingestCursors, piiReadStatements } from '../db/schema.js';
+import { type AlertEvaluator, noAlerts } from '../alerts/evaluate.js';
+import type { AlertHit } from '../alerts/rules.js';
+import { notify } from '../notify/outbox.js';
 import { type AuditEvent, appendAudit } from './log.js';
 import type { PgauditRecord } from './pgaudit-log.js';
 import { type StatementGroup, planChunk } from './pgaudit-plan.js';
@@ -37,6 +40,8 @@ export interface IngestOptions {
   /** Login roles under this prefix are the gate's analysts. */
   rolePrefix: string;
   findRequestInForce?: FindRequestInForce;
+  /** The policy's alert rules (src/alerts/evaluate.ts alertEvaluator); none by default. */
+  alerts?: AlertEvaluator;
   now?: () => Date;
   /** How long a statement's log lines may take to appear (see pgaudit-plan.ts). Default 5 s. */
   settleMs?: number;
@@ -51,6 +56,8 @@ export interface IngestResult {
   events: number;
   /** Of those, events flagged as alerts (no approved request in force, unknown role). */
   alerts: number;
+  /** 'alert.raised' events written by the policy's alert rules (present only when some were). */
+  raised?: number;
 }
 
 const BATCH_GROUPS = 200;
@@ -151,6 +158,7 @@ async function ingestFile(db: ControlDb, file: string, opts: IngestOptions, resu
         result.read += done.read;
         result.events += done.events;
         result.alerts += done.alerts;
+        if (done.raised) result.raised = (result.raised ?? 0) + done.raised;
       }
       chunkBytes = baseChunk;
     }
@@ -164,6 +172,8 @@ interface PlannedEvent {
   statement: string;
   sha: string;
   alert: boolean;
+  /** Policy alert rules that fired on this statement. */
+  hits: AlertHit[];
 }
 
 /** Writes a batch's events and moves the cursor, atomically; null when the cursor moved meanwhile. */
@@ -196,17 +206,48 @@ async function commitBatch(
           statement: p.statement,
           statementSha256: p.sha,
         });
+        for (const hit of p.hits) await raiseAlert(tx, p.event, eventId, hit);
       }
     });
   } catch (err) {
     if (err instanceof Moved) return null;
     throw err;
   }
+  const raised = planned.reduce((n, p) => n + p.hits.length, 0);
   return {
     read: groups.reduce((n, g) => n + g.records.length, 0),
     events: planned.length,
     alerts: planned.filter((p) => p.alert).length,
+    ...(raised ? { raised } : {}),
   };
+}
+
+/**
+ * One rule's hit: an 'alert.raised' event naming the pii.read event it is about (and the request
+ * in force), and a webhook notification queued in the same transaction. Neither carries the
+ * statement text, only the rule, the tables and the statement's hash.
+ */
+async function raiseAlert(tx: ControlTx, read: AuditEvent, readEventId: number, hit: AlertHit): Promise<void> {
+  const d = read.details as { role: string; objects: string[]; statementSha256: string; loggedAt: string };
+  const who = read.subject ?? d.role;
+  const details = { rule: hit.rule, kind: hit.kind, reason: hit.reason, readEventId, role: d.role, objects: d.objects, statementSha256: d.statementSha256, loggedAt: d.loggedAt };
+  const alertEventId = await appendAudit(tx, {
+    action: 'alert.raised',
+    actor: 'system:alerts',
+    subject: read.subject ?? null,
+    requestId: read.requestId ?? null,
+    dataset: read.dataset ?? null,
+    details,
+  });
+  await notify(tx, {
+    event: 'alert.raised',
+    // 0: no request was in force (receivers key ordering on it; there is nothing to order against).
+    requestId: read.requestId ?? 0,
+    analyst: who,
+    datasets: read.dataset ? [read.dataset] : d.objects,
+    text: `[FDWG] Alert ${hit.rule}: ${who}: ${hit.reason} (access log event #${readEventId}${read.requestId ? `, request #${read.requestId}` : ', no request in force'}).`,
+    details: { ...details, alertEventId },
+  });
 }
 
 /** The statement as the analyst sent it; a function's inner statements are appended in order. */
@@ -248,6 +289,7 @@ async function planEvents(db: ControlDb, groups: StatementGroup[], opts: IngestO
     out.push({
       statement,
       sha,
+      hits: [],
       alert: request === null,
       event: {
         action: 'pii.read',
@@ -272,5 +314,20 @@ async function planEvents(db: ControlDb, groups: StatementGroup[], opts: IngestO
       },
     });
   }
+  const hits = await (opts.alerts ?? noAlerts)(
+    groups.map((g, i) => {
+      const first = g.records[0]!;
+      const e = out[i]!.event;
+      return {
+        analyst: e.subject ?? null,
+        request: e.requestId && e.dataset ? { requestId: e.requestId, dataset: e.dataset } : null,
+        at: first.at ?? now(),
+        objects: (e.details as { objects: string[] }).objects,
+        command: first.command,
+        statement: out[i]!.statement,
+      };
+    }),
+  );
+  hits.forEach((h, i) => (out[i]!.hits = h));
   return out;
 }

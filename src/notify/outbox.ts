@@ -12,8 +12,8 @@ import type { ControlTx } from '../db/client.js';
 import { pgArray } from '../db/pg-array.js';
 import { utcMinutes } from '../time.js';
 
-export const notificationEvents = ['request.created', 'request.decided', 'grant.expiring_soon', 'access.ended'] as const;
-export type NotificationEvent = 'request.created' | 'request.decided' | 'grant.expiring_soon' | 'access.ended';
+export const notificationEvents = ['request.created', 'request.decided', 'grant.expiring_soon', 'access.ended', 'alert.raised'] as const;
+export type NotificationEvent = 'request.created' | 'request.decided' | 'grant.expiring_soon' | 'access.ended' | 'alert.raised';
 
 export interface Notification {
   event: NotificationEvent;

@@ -40,6 +40,27 @@ const piiDataset = z.object({
 });
 
 const dictionaryColumn = z.object({ column: columnPattern, description: z.string().optional() });
+/** How `npm run tiers` rewrites message bodies (src/tiers/rewrite.ts): dotted paths into `msg`. */
+const jsonPath = z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'a dotted JSON path such as commit.email');
+const dictionaryMessages = z
+  .object({
+    /** Values that are usernames: replaced by the period's pseudonym. */
+    username_paths: z.array(jsonPath).default([]),
+    /** Text holding a username in its first capture group (a wiki `User:<name>` title). */
+    username_in_text: z.array(z.object({ path: jsonPath, pattern: z.string().min(1) })).default([]),
+    /** Free text moved to the pii tier with its author's name and e-mail (also moved). */
+    free_text: z
+      .array(z.object({ path: jsonPath, kind: z.enum(['comment', 'commit']), author_name: jsonPath.optional(), author_email: jsonPath.optional() }))
+      .default([]),
+    /** Removed from the pseudonymized tier without a copy (derived text, avatar URLs naming the user). */
+    drop: z.array(jsonPath).default([]),
+    /** Header keys `<prefix><username>`: the username part becomes the pseudonym. */
+    header_user_prefix: z.string().regex(/^[a-z0-9_]+$/).default('fedora_messaging_user_'),
+    /** Accounts of services, not people: kept as they are. */
+    service_accounts: z.array(z.string().min(1)).default([]),
+  })
+  .prefault({});
+
 const dictionaryJson = z
   .object({
     column: columnPattern,
@@ -50,6 +71,20 @@ const dictionaryJson = z
     description: z.string().optional(),
   })
   .refine((j) => j.key_patterns.length + j.paths.length > 0, 'name at least one key pattern or path');
+
+/** Alert rules (src/alerts/): each evaluated on every ingested PII statement. */
+const alertName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'an alert name: a-z, 0-9 and _, starting with a letter');
+const alertRule = z.discriminatedUnion('kind', [
+  /** More than `max` PII statements by one analyst within any hour (fires on the crossing one). */
+  z.object({ name: alertName, kind: z.literal('statements_per_hour'), max: z.number().int().min(1).max(1_000_000) }).strict(),
+  /** A statement on a PII table without any WHERE clause (a whole-table read). */
+  z.object({ name: alertName, kind: z.literal('no_where_clause') }).strict(),
+  /** COPY out of a PII table (psql's \copy too). */
+  z.object({ name: alertName, kind: z.literal('copy_out') }).strict(),
+  /** A read within `within` of the end of the grant it was made under. */
+  z.object({ name: alertName, kind: z.literal('grant_ending'), within: span }).strict(),
+]);
+export type AlertRule = z.infer<typeof alertRule>;
 
 export const policySchema = z
   .object({
@@ -91,6 +126,7 @@ export const policySchema = z
       .object({
         columns: z.array(dictionaryColumn).default([]),
         json: z.array(dictionaryJson).default([]),
+        messages: dictionaryMessages,
       })
       .prefault({}),
     leak_guard: z
@@ -99,6 +135,9 @@ export const policySchema = z
         sample_rows: z.number().int().min(1).max(100_000).default(2000),
       })
       .prefault({}),
+    alerts: z.array(alertRule).default([]),
+    /** Pseudonym keys (src/tiers/keys.ts): one key per period; a new period, new pseudonyms. */
+    pseudonyms: z.object({ rotation: z.enum(['none', 'yearly', 'quarterly']).default('none') }).prefault({}),
   })
   .refine((p) => p.credentials.ttl_default <= p.credentials.ttl_max, {
     message: 'must not exceed credentials.ttl_max',
@@ -116,6 +155,11 @@ export const policySchema = z
           ctx.addIssue({ code: 'custom', message: `${t} is not in a PII schema (${p.tiers.pii.schemas.join(', ')})`, path: ['pii_datasets', i, 'tables', j] });
         }
       });
+    });
+    const alertNames = new Set<string>();
+    p.alerts.forEach((a, i) => {
+      if (alertNames.has(a.name)) ctx.addIssue({ code: 'custom', message: `alert ${a.name} is declared twice`, path: ['alerts', i, 'name'] });
+      alertNames.add(a.name);
     });
     p.tiers.pseudonymized.schemas.forEach((s, i) => {
       if (p.tiers.pii.schemas.includes(s)) ctx.addIssue({ code: 'custom', message: `schema ${s} cannot be in both tiers`, path: ['tiers', 'pseudonymized', 'schemas', i] });
