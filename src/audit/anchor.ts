@@ -7,6 +7,8 @@
 // key pair (sign with the private key; whoever checks needs only the public one, and cannot forge).
 import { SignJWT, jwtVerify } from 'jose';
 import type pg from 'pg';
+import { controlDb } from '../db/client.js';
+import { eventHash } from './dal.js';
 import type { ChainStatus } from './verify.js';
 
 export interface ChainAnchor {
@@ -55,13 +57,12 @@ export type AnchorCheck =
  * anchored event must exist with the anchored hash and lie within the intact part of the chain.
  */
 export async function checkAnchor(pool: pg.Pool, anchor: ChainAnchor, status: ChainStatus): Promise<AnchorCheck> {
-  const { rows } = await pool.query<{ hash: string }>('SELECT hash FROM audit_events WHERE id = $1', [anchor.headId]);
-  const row = rows[0];
-  if (!row) {
+  const hash = await eventHash(controlDb(pool), anchor.headId);
+  if (hash === undefined) {
     return { ok: false, anchor, reason: 'missing', detail: `event ${anchor.headId}, the head anchored at ${anchor.at}, is gone` };
   }
-  if (row.hash !== anchor.headHash) {
-    return { ok: false, anchor, reason: 'changed', detail: `event ${anchor.headId} has hash ${row.hash}, anchored ${anchor.headHash}` };
+  if (hash !== anchor.headHash) {
+    return { ok: false, anchor, reason: 'changed', detail: `event ${anchor.headId} has hash ${hash}, anchored ${anchor.headHash}` };
   }
   if (status.firstBroken && status.firstBroken.id <= anchor.headId) {
     return { ok: false, anchor, reason: 'broken', detail: `the chain breaks at event ${status.firstBroken.id}, before the anchored head ${anchor.headId}` };

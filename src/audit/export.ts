@@ -4,10 +4,9 @@
 // starts: batches walk down from the newest event present then, events appended meanwhile are not
 // included.
 import type { ControlDb } from '../db/client.js';
-import { auditEvents } from '../db/schema.js';
 import { canonicalJson } from './chain.js';
-import { type AuditFilter, auditWhere, newestFirst } from './filters.js';
-import { type AuditRecord, auditRecordColumns } from './query.js';
+import { type AuditRecord, eventsById } from './dal.js';
+import { type AuditFilter, auditWhere } from './filters.js';
 
 export type ExportFormat = 'csv' | 'jsonl';
 
@@ -70,12 +69,7 @@ export async function openExport(
   const encoder = new TextEncoder();
   let before: number | undefined;
   const fetchBatch = async () => {
-    const rows = (await db
-      .select(auditRecordColumns)
-      .from(auditEvents)
-      .where(auditWhere(filter, before))
-      .orderBy(newestFirst)
-      .limit(batchSize)) as AuditRecord[];
+    const rows = await eventsById(db, auditWhere(filter, before), 'newest', batchSize);
     opts.onBatch?.(rows.length);
     return rows;
   };

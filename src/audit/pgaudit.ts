@@ -6,10 +6,9 @@
 // Object audit: with `pgaudit.role = <prefix>pii_audit` on the warehouse database, PostgreSQL logs
 // every statement that uses a privilege the audit role holds on a relation. That role holds SELECT
 // on exactly the PII tables, so every statement reading a PII table is logged, with the login role.
-import { and, inArray, isNotNull, lt, sql } from 'drizzle-orm';
 import type pg from 'pg';
 import type { ControlDb } from '../db/client.js';
-import { auditEvents, piiReadStatements } from '../db/schema.js';
+import { blankStatementText } from './dal.js';
 import { appendAudit } from './log.js';
 
 export { type PgauditRecord, parseJsonLogLine } from './pgaudit-log.js';
@@ -110,28 +109,17 @@ export async function pruneStatementText(db: ControlDb, olderThan: Date, batch =
   let total = 0;
   for (;;) {
     // Batches keep each transaction (and its row locks) short on a large backlog.
-    const due = db
-      .select({ id: piiReadStatements.eventId })
-      .from(piiReadStatements)
-      .innerJoin(auditEvents, sql`${auditEvents.id} = ${piiReadStatements.eventId}`)
-      .where(and(isNotNull(piiReadStatements.statement), lt(auditEvents.at, olderThan.toISOString())))
-      .limit(batch);
     // Retention changes what an auditor can read, so each batch is itself an event.
     const pruned = await db.transaction(async (tx) => {
-      const rows = await tx
-        .update(piiReadStatements)
-        .set({ statement: null, prunedAt: sql`now()` })
-        .where(and(inArray(piiReadStatements.eventId, due), isNotNull(piiReadStatements.statement)))
-        .returning({ id: piiReadStatements.eventId });
-      if (rows.length > 0) {
-        const ids = rows.map((r) => r.id);
+      const ids = await blankStatementText(tx, olderThan, batch);
+      if (ids.length > 0) {
         await appendAudit(tx, {
           action: 'pii.statements.pruned',
           actor: 'system:retention',
-          details: { count: rows.length, olderThan: olderThan.toISOString(), firstEventId: Math.min(...ids), lastEventId: Math.max(...ids) },
+          details: { count: ids.length, olderThan: olderThan.toISOString(), firstEventId: Math.min(...ids), lastEventId: Math.max(...ids) },
         });
       }
-      return rows;
+      return ids;
     });
     total += pruned.length;
     if (pruned.length < batch) return total;

@@ -1,45 +1,20 @@
 // The read side of the access log, for auditors: filtered pages (keyset, newest first), one event
 // with its PII statement, a per-analyst timeline, and daily counts of PII reads and grants.
 // Which events match is decided in one place only: `auditWhere` in ./filters.ts.
-import { type SQL, and, asc, count, desc, eq, gt, inArray, lt, max, min, or, sql } from 'drizzle-orm';
+import { type SQL, and, eq, gt, or } from 'drizzle-orm';
 import type pg from 'pg';
 import type { ControlDb } from '../db/client.js';
-import { accessDenials, auditEvents, piiReadStatements } from '../db/schema.js';
+import { auditEvents } from '../db/schema.js';
 import { STORABLE_TEXT_MESSAGE, bigintId, isStorableText } from '../api/schemas.js';
 import { describeIssues } from '../api/validate.js';
 import { AppError } from '../errors.js';
-import { type AuditFilter, auditFilterSchema, auditWhere, newestFirst } from './filters.js';
+import { type AuditRecord, actionCounts, anyEvent, countsPerDay, eventWithAttachments, eventsById } from './dal.js';
+import { type AuditFilter, auditFilterSchema, auditWhere } from './filters.js';
 import { type ChainStatus, verifyChain } from './verify.js';
 
-export interface AuditRecord {
-  id: number;
-  /** ISO-8601 UTC with milliseconds: exactly what was hashed. */
-  at: string;
-  actor: string;
-  subject: string | null;
-  action: string;
-  requestId: number | null;
-  dataset: string | null;
-  details: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
+export { type AuditRecord, auditRecordColumns } from './dal.js';
 
 const e = auditEvents;
-
-/** The columns of an event, with `at` rendered by PostgreSQL in the chain's canonical form. */
-export const auditRecordColumns = {
-  id: e.id,
-  at: sql<string>`to_char(${e.at} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
-  actor: e.actor,
-  subject: e.subject,
-  action: e.action,
-  requestId: e.requestId,
-  dataset: e.dataset,
-  details: sql<Record<string, unknown>>`${e.details}`,
-  prevHash: e.prevHash,
-  hash: e.hash,
-};
 
 export const LIMIT_DEFAULT = 50;
 export const LIMIT_MAX = 200;
@@ -109,17 +84,6 @@ export interface EventPage {
   hasNewer: boolean;
 }
 
-/** Is there a matching row beyond the page? Ordered from the page edge outwards, so an index scan stops at the first hit. */
-async function exists(db: ControlDb, where: SQL | undefined, outwards: 'older' | 'newer'): Promise<boolean> {
-  const rows = await db
-    .select({ id: e.id })
-    .from(e)
-    .where(where)
-    .orderBy(outwards === 'older' ? desc(e.id) : asc(e.id))
-    .limit(1);
-  return rows.length > 0;
-}
-
 /**
  * One page of the filtered log, newest first. `before` walks to older events (the usual cursor),
  * `after` back to newer ones. `scope` narrows further (the timeline's "by or about").
@@ -132,26 +96,16 @@ export async function searchEvents(
 ): Promise<EventPage> {
   const limit = Math.min(Math.max(page.limit, 1), LIMIT_MAX);
   if (page.after !== undefined) {
-    const rows = (await db
-      .select(auditRecordColumns)
-      .from(e)
-      .where(and(auditWhere(filter), scope, gt(e.id, page.after)))
-      .orderBy(asc(e.id))
-      .limit(limit + 1)) as AuditRecord[];
+    const rows = await eventsById(db, and(auditWhere(filter), scope, gt(e.id, page.after)), 'oldest', limit + 1);
     const hasNewer = rows.length > limit;
     const events = rows.slice(0, limit).reverse();
     const oldestShown = events.at(-1)?.id ?? page.after + 1;
-    return { events, hasNewer, hasOlder: await exists(db, and(auditWhere(filter, oldestShown), scope), 'older') };
+    return { events, hasNewer, hasOlder: await anyEvent(db, and(auditWhere(filter, oldestShown), scope), 'older') };
   }
-  const rows = (await db
-    .select(auditRecordColumns)
-    .from(e)
-    .where(and(auditWhere(filter, page.before), scope))
-    .orderBy(newestFirst)
-    .limit(limit + 1)) as AuditRecord[];
+  const rows = await eventsById(db, and(auditWhere(filter, page.before), scope), 'newest', limit + 1);
   const events = rows.slice(0, limit);
   const newestShown = events[0]?.id ?? (page.before !== undefined ? page.before - 1 : undefined);
-  const hasNewer = page.before !== undefined && newestShown !== undefined && (await exists(db, and(auditWhere(filter), scope, gt(e.id, newestShown)), 'newer'));
+  const hasNewer = page.before !== undefined && newestShown !== undefined && (await anyEvent(db, and(auditWhere(filter), scope, gt(e.id, newestShown)), 'newer'));
   return { events, hasOlder: rows.length > limit, hasNewer };
 }
 
@@ -186,25 +140,11 @@ export interface EventDetail {
 }
 
 export async function eventDetail(db: ControlDb, id: number): Promise<EventDetail | null> {
-  const [row] = await db
-    .select({
-      ...auditRecordColumns,
-      statement: piiReadStatements.statement,
-      statementSha256: piiReadStatements.statementSha256,
-      prunedAt: sql<string | null>`to_char(${piiReadStatements.prunedAt} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
-      denialCount: accessDenials.count,
-      denialLastAt: sql<string | null>`to_char(${accessDenials.lastAt} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
-      previousId: sql<string | null>`(SELECT max(p.id) FROM audit_events p WHERE p.id < ${e.id})`,
-      nextId: sql<string | null>`(SELECT min(n.id) FROM audit_events n WHERE n.id > ${e.id})`,
-    })
-    .from(e)
-    .leftJoin(piiReadStatements, eq(piiReadStatements.eventId, e.id))
-    .leftJoin(accessDenials, eq(accessDenials.eventId, e.id))
-    .where(eq(e.id, id));
+  const row = await eventWithAttachments(db, id);
   if (!row) return null;
   const { statement, statementSha256, prunedAt, denialCount, denialLastAt, previousId, nextId, ...event } = row;
   return {
-    event: event as AuditRecord,
+    event,
     statement:
       statementSha256 === null
         ? null
@@ -228,6 +168,11 @@ function personName(username: string): string {
 /** Events by or about one person: what they did and what was done to their access. */
 export const byOrAbout = (username: string) => or(eq(e.subject, personName(username)), eq(e.actor, username))!;
 
+/** One page of the events by or about a person (refuses a bad username at once, like timelineSummary). */
+export function timelineEvents(db: ControlDb, username: string, filter: AuditFilter, page: { limit: number; before?: number; after?: number }): Promise<EventPage> {
+  return searchEvents(db, filter, page, byOrAbout(username));
+}
+
 export interface TimelineSummary {
   total: number;
   byAction: { action: string; count: number }[];
@@ -241,17 +186,7 @@ export function timelineSummary(db: ControlDb, username: string): Promise<Timeli
 }
 
 async function summaryOf(db: ControlDb, username: string): Promise<TimelineSummary> {
-  const rows = await db
-    .select({
-      action: e.action,
-      count: count(),
-      first: sql<string>`to_char(${min(e.at)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
-      last: sql<string>`to_char(${max(e.at)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
-    })
-    .from(e)
-    .where(byOrAbout(username))
-    .groupBy(e.action)
-    .orderBy(asc(e.action));
+  const rows = await actionCounts(db, byOrAbout(username));
   const firsts = rows.map((r) => r.first).sort();
   const lasts = rows.map((r) => r.last).sort();
   return {
@@ -281,15 +216,7 @@ export async function piiDailyCounts(db: ControlDb, days = 30, now = new Date())
   const DAY = 86_400_000;
   const start = new Date(today - (days - 1) * DAY);
   const end = new Date(today + DAY);
-  const rows = await db
-    .select({
-      day: sql<string>`to_char(date_trunc('day', ${e.at} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')`,
-      reads: sql<string>`count(*) FILTER (WHERE ${e.action} = ${PII_READ})`,
-      grants: sql<string>`count(*) FILTER (WHERE ${e.action} = ${PII_GRANTED})`,
-    })
-    .from(e)
-    .where(and(inArray(e.action, [PII_READ, PII_GRANTED]), sql`${e.at} >= ${start.toISOString()}`, lt(e.at, end.toISOString())))
-    .groupBy(sql`1`);
+  const rows = await countsPerDay(db, { read: PII_READ, granted: PII_GRANTED }, start, end);
   const byDay = new Map(rows.map((r) => [r.day, r]));
   return Array.from({ length: days }, (_, i) => {
     const day = new Date(start.getTime() + i * DAY).toISOString().slice(0, 10);

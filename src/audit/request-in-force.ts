@@ -1,8 +1,8 @@
 // Which approved PII request let an analyst read a table at a given moment: the link an auditor
 // follows from a pgaudit-recorded statement back to the purpose and the approver.
-import { sql } from 'drizzle-orm';
 import type { ControlDb } from '../db/client.js';
 import type { PiiDataset } from '../policy/schema.js';
+import { grantsInForceAt } from './dal.js';
 import type { FindRequestInForce, RequestInForce } from './pgaudit-ingest.js';
 
 /**
@@ -18,22 +18,14 @@ export function requestInForceLookup(db: ControlDb, datasets: readonly PiiDatase
   for (const d of datasets) for (const t of d.tables) datasetsOf.set(t, [...(datasetsOf.get(t) ?? []), d.name]);
 
   return async (username, at, objects) => {
-    const { rows } = await db.execute<{ request_id: number; dataset: string; purpose: string }>(sql`
-      SELECT g.request_id, g.dataset, r.purpose
-        FROM pii_grants g
-        JOIN analysts a ON a.id = g.analyst_id
-        JOIN pii_requests r ON r.id = g.request_id
-       WHERE a.username = ${username}
-         AND g.starts_at <= ${at.toISOString()}::timestamptz
-         AND ${at.toISOString()}::timestamptz < least(g.expires_at, coalesce(g.ended_at, 'infinity'))
-       ORDER BY g.starts_at DESC`);
+    const rows = await grantsInForceAt(db, username, at);
     if (rows.length === 0) return null;
     const byDataset = new Map(rows.map((r) => [r.dataset, r]));
     let first: RequestInForce | null = null;
     for (const object of objects) {
       const grant = (datasetsOf.get(object) ?? []).map((d) => byDataset.get(d)).find((g) => g !== undefined);
       if (!grant) return null;
-      first ??= { requestId: Number(grant.request_id), purpose: grant.purpose, dataset: grant.dataset };
+      first ??= { requestId: grant.requestId, purpose: grant.purpose, dataset: grant.dataset };
     }
     return first;
   };

@@ -10,16 +10,16 @@
 // Removing rows from the end leaves a valid, shorter chain: only an anchor (a signed copy of an
 // earlier head, kept elsewhere) can show that.
 //
-// How it is fast: the rows arrive as `COPY (SELECT ...) TO STDOUT` text (src/db/copy-out.ts), in
-// keyset batches inside one REPEATABLE READ snapshot. A synchronous hasher checks each line as it
+// How it is fast: the rows arrive as `COPY (SELECT ...) TO STDOUT` text (src/db/copy-out.ts, run
+// by ./dal.ts), in keyset batches inside one REPEATABLE READ snapshot. A synchronous hasher checks each line as it
 // arrives, so PostgreSQL produces the next rows while this process hashes; an asynchronous one
 // (Web Crypto) starts every digest as its line arrives and the checks run, in order, while the
 // next batch streams in. The canonical text of each line is built by chain-encoder.ts, as bytes
 // straight from the line's bytes when it can.
 import type pg from 'pg';
-import { CopyOut } from '../db/copy-out.js';
 import { GENESIS_HASH } from './chain.js';
-import { COPY_COLUMNS, RowEncoder, copyField, decodeUtf8, leadingInteger, rowFromCopyLine } from './chain-encoder.js';
+import { RowEncoder, copyField, decodeUtf8, leadingInteger, rowFromCopyLine } from './chain-encoder.js';
+import { beginChainSnapshot, copyChainBatch, endChainSnapshot } from './dal.js';
 
 export interface ChainStatus {
   ok: boolean;
@@ -199,19 +199,15 @@ export async function verifyChain(pool: pg.Pool, opts: VerifyOptions = {}): Prom
   let failed = false;
   let inFlight: Promise<unknown> | undefined;
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    // The text form of `at` depends on these; jit would only add start-up time to each batch.
-    await client.query(`SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL jit = off`);
+    await beginChainSnapshot(client);
     const batch = (afterId: number | null): Promise<{ rows: number; lastId: number | null }> => {
       const state = { rows: 0, lastId: afterId };
-      const where = afterId === null ? '' : `WHERE id > ${String(afterId)}`;
-      const copy = new CopyOut(`COPY (SELECT ${COPY_COLUMNS} FROM audit_events ${where} ORDER BY id LIMIT ${batchSize}) TO STDOUT`, (b, start, end) => {
+      const copied = copyChainBatch(client, afterId, batchSize, (b, start, end) => {
         state.rows++;
         state.lastId = leadingInteger(b, start);
         walk.line(b, start, end);
       });
-      client.query(copy);
-      const done = copy.done.then(() => state);
+      const done = copied.then(() => state);
       done.catch(() => {}); // awaited below; this only keeps a failure of a prefetched batch from being "unhandled"
       inFlight = done;
       return done;
@@ -234,7 +230,7 @@ export async function verifyChain(pool: pg.Pool, opts: VerifyOptions = {}): Prom
       client.release(true); // mid-transaction after an error: discard the connection
     } else {
       try {
-        await client.query('COMMIT');
+        await endChainSnapshot(client);
         client.release();
       } catch {
         client.release(true);

@@ -5,6 +5,8 @@
 import { Hono } from 'hono';
 import type pg from 'pg';
 import { guard } from '../access/guard.js';
+import { newestEventOf } from '../audit/dal.js';
+import { controlDb } from '../db/client.js';
 import { z } from 'zod';
 import { formBody } from '../api/validate.js';
 import { formIdentity, pageContext } from './context.js';
@@ -14,6 +16,7 @@ import { AdminPage, type LastApplied } from './admin-pages.js';
 
 export function adminWebRoutes(config: AppConfig, deps: { controlPool: pg.Pool }) {
   const web = new Hono<AppEnv>();
+  const db = controlDb(deps.controlPool);
   web.use('*', async (c, next) => {
     c.header('Cache-Control', 'no-store');
     await next();
@@ -23,9 +26,7 @@ export function adminWebRoutes(config: AppConfig, deps: { controlPool: pg.Pool }
     const services = c.get('services');
     const [result, last] = await Promise.all([
       services.reconciler.plan(),
-      deps.controlPool
-        .query<LastApplied>(`SELECT id, at, actor, details FROM audit_events WHERE action = 'policy.applied' ORDER BY id DESC LIMIT 1`)
-        .then((r) => r.rows[0] ?? null),
+      newestEventOf<LastApplied['details']>(db, 'policy.applied'),
     ]);
     return c.html(
       <AdminPage

@@ -6,7 +6,7 @@ import type { Context } from 'hono';
 import type pg from 'pg';
 import { type ExportFormat, exportContentType, exportFilename, openExport } from '../audit/export.js';
 import { pgauditStatus } from '../audit/pgaudit.js';
-import { byOrAbout, eventDetail, parseAuditQuery, piiDailyCounts, searchEvents, timelineSummary } from '../audit/query.js';
+import { eventDetail, parseAuditQuery, piiDailyCounts, searchEvents, timelineEvents, timelineSummary } from '../audit/query.js';
 import type { AppConfig } from '../config.js';
 import { controlDb } from '../db/client.js';
 import { AppError } from '../errors.js';
@@ -67,7 +67,7 @@ export function auditWebRoutes(config: AppConfig, deps: AuditWebDeps) {
     const q = parseAuditQuery(c.req.query(), 'page');
     const [summary, page, pg] = await Promise.all([
       timelineSummary(db, username),
-      searchEvents(db, q.filter, q, byOrAbout(username)),
+      timelineEvents(db, username, q.filter, q),
       pgaudit(),
     ]);
     return c.html(
