@@ -310,7 +310,8 @@ describe('dev OIDC issuer', () => {
     const html = await (await follow(browser, res)).res.text();
     const done = await follow(browser, await submitLogin(browser, html, 'alice', 'alice-demo'));
     const tokenRes = await exchangeCode(done.location!.searchParams.get('code')!, b64url(randomBytes(32)));
-    expect(tokenRes.status).toBe(400);
+    // Ipsilon answers a refused grant with HTTP 200 and an error member.
+    expect(tokenRes.status).toBe(200);
     expect(((await tokenRes.json()) as { error: string }).error).toBe('invalid_grant');
   });
 
@@ -370,7 +371,8 @@ describe('dev OIDC issuer', () => {
     expect(await again.res.text()).toContain('name="password"');
     // ...and the grant (with its refresh token) was revoked.
     const refresh = await tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! });
-    expect(refresh.status).toBe(400);
+    expect(refresh.status).toBe(200); // Ipsilon's way of refusing
+    expect(((await refresh.json()) as { error: string }).error).toBe('invalid_grant');
   });
 
   test('logout without an IdP session still ends at the post_logout_redirect_uri', async () => {
@@ -403,7 +405,31 @@ describe('dev OIDC issuer', () => {
     });
     expect(res.status).toBe(200);
     const refresh = await tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! });
-    expect(refresh.status).toBe(400);
+    expect(refresh.status).toBe(200); // Ipsilon's way of refusing
+    expect(((await refresh.json()) as { error: string }).error).toBe('invalid_grant');
+  });
+
+  test('endGrants: the person is disabled at the issuer; their refresh is refused with HTTP 200 and an error, a bad client still gets 401, an unknown token at UserInfo 400', async () => {
+    const { tokens } = await loginAs('carol', 'carol-demo');
+    expect(await issuer.endGrants('carol')).toBeGreaterThan(0);
+    const refused = await tokenRequest({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! });
+    expect(refused.status).toBe(200);
+    expect(((await refused.json()) as { error: string }).error).toBe('invalid_grant');
+
+    const badClient = await fetch(disco.token_endpoint, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${CLIENT_ID}:wrong`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'x' }),
+    });
+    expect(badClient.status).toBe(401);
+
+    const info = await fetch(disco.userinfo_endpoint, { headers: { authorization: 'Bearer not-a-token' } });
+    expect(info.status).toBe(400);
+    expect(info.headers.get('www-authenticate')).toBeNull();
+    expect(await info.json()).toEqual({ error: 'invalid_token' });
   });
 
   test('close() returns promptly even with keep-alive connections open', async () => {

@@ -139,6 +139,25 @@ describe('sign-in against an Ipsilon-like issuer', () => {
   });
 });
 
+describe('an issuer that stops honouring a refresh token', () => {
+  test('Ipsilon refuses with HTTP 200 and an error member: the gate ends the session (401), it does not answer 503 forever', async () => {
+    const s = new HttpSession();
+    await signIn(s, gate.url, 'carol', 'carol-demo');
+    expect((await me(s)).res.status).toBe(200);
+    // carol is disabled at Fedora Accounts: her grant, and so her refresh token, ends there.
+    expect(await gate.issuer.endGrants('carol')).toBeGreaterThan(0);
+    await sleep(1100); // the refresh comes due
+    const after = await me(s);
+    expect(after.res.status).toBe(401);
+    const rows = await control<{ reason: string | null }>(gate, `SELECT ended_reason AS reason FROM gate_sessions WHERE username = 'carol'`);
+    expect(rows.map((r) => r.reason)).toEqual(['issuer_refused']);
+    // Signing in again works: a new authorization is a new grant.
+    const again = new HttpSession();
+    await signIn(again, gate.url, 'carol', 'carol-demo');
+    expect((await me(again)).res.status).toBe(200);
+  });
+});
+
 describe('an issuer that puts claims in the ID token and answers UserInfo live', () => {
   test('signs in reading the ID token only, and with UserInfo; a membership change is seen at the next refresh', async () => {
     const idTokenOnly = await startTestGate({

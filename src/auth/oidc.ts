@@ -120,6 +120,18 @@ export function createOidc(config: AppConfig) {
   /** Configures the library for this request with our (time-limited) discovery. */
   const setup: MiddlewareHandler = async (c, next) => init(c, next);
 
+  /**
+   * Ipsilon answers a refused grant with HTTP 200 and an `error` member (its Token endpoint sets no
+   * status on errors), which oauth4webapi takes for a malformed answer: read it as the refusal it is,
+   * or a person whose refresh token Fedora no longer honours would get "try again later" forever.
+   */
+  async function refusedWith200(response: Response): Promise<oauth2.OAuth2Error | undefined> {
+    if (response.status !== 200) return undefined;
+    const body: unknown = await response.clone().json().catch(() => undefined);
+    const error = body && typeof body === 'object' ? (body as Record<string, unknown>).error : undefined;
+    return typeof error === 'string' ? { error, error_description: asString((body as Record<string, unknown>).error_description) } : undefined;
+  }
+
   /** Refreshes a session that is due: new tokens, UserInfo again. Null when it has ended. */
   async function refresh(c: Context<AppEnv>, session: LiveSession): Promise<Identity | null> {
     const store = c.get('services').sessions;
@@ -130,7 +142,7 @@ export function createOidc(config: AppConfig) {
     try {
       const as = await discover();
       const response = await oauth2.refreshTokenGrantRequest(as, client, refreshToken, { signal: timeout });
-      const result = await oauth2.processRefreshTokenResponse(as, client, response);
+      const result = (await refusedWith200(response)) ?? (await oauth2.processRefreshTokenResponse(as, client, response));
       if (oauth2.isOAuth2Error(result)) {
         // The issuer ended its side (revoked, expired, the person was disabled): so do we.
         await store.end(session.id, 'issuer_refused', 'system:gate');

@@ -6,7 +6,11 @@
 // - every scope claim (`nickname`, `email`, `groups`, `agreements`) comes from UserInfo only, and
 //   UserInfo answers what was true at the authorization (Ipsilon stores a userinfo snapshot with
 //   the code and every token refreshed from it): a group change shows at the next sign-in;
-// - a refresh answers with an access and a refresh token, no ID token; access tokens are opaque.
+// - a refresh answers with an access and a refresh token, no ID token; access tokens are opaque;
+// - a refused grant (a refresh token that was rotated, revoked or whose grant is gone; a code used
+//   twice) is answered with HTTP 200 and an `error` member (api.py `Token.POST` returns
+//   `_respond_error`, which sets no status), only client authentication fails with 400/401; an
+//   unknown bearer token at UserInfo is HTTP 400 `invalid_token` with no WWW-Authenticate.
 // `claimsInIdToken` and `userinfo: 'live'` give the kinder shape of other issuers (Keycloak and
 // most others): scope claims in the ID token too, UserInfo read afresh at each call.
 // Also: a real username/password login page for the demo accounts, automatic consent, and
@@ -50,6 +54,11 @@ export interface DevIssuer {
   /** Replaces an account's groups: seen at the next sign-in (snapshot) or next UserInfo call (live). */
   setAccountGroups(username: string, groups: string[]): void;
   /**
+   * The person's grants end at the issuer (account disabled, consent withdrawn): every refresh
+   * token issued to them stops working. Returns how many grants ended.
+   */
+  endGrants(username: string): Promise<number>;
+  /**
    * Fault injection for tests: UserInfo that drops the connection ('userinfo-down') or answers
    * for another subject ('userinfo-other-sub'); an issuer that accepts connections and never
    * answers ('frozen'); null heals it.
@@ -71,6 +80,7 @@ interface OidcGrant {
   addOIDCClaims(claims: string[]): void;
   addResourceScope(indicator: string, scope: string): void;
   save(): Promise<string>;
+  destroy(): Promise<void>;
 }
 
 interface OidcGrantClass {
@@ -114,6 +124,7 @@ interface OidcCtx {
   status: number;
   body: unknown;
   set(field: string, value: string): void;
+  remove(field: string): void;
   oidc: {
     provider: OidcProvider;
     client?: OidcClient;
@@ -416,6 +427,7 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
   const ipsilonLike = !opts.claimsInIdToken;
   // Claims as they were at each grant's last authorization (Ipsilon's userinfo snapshot).
   const snapshots = new Map<string, Record<string, unknown>>();
+  const grantsByAccount = new Map<string, Set<string>>();
   const liveClaims = (id: string): Record<string, unknown> => {
     const account = accountsById.get(id);
     if (!account) return { sub: id };
@@ -523,7 +535,9 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
       const claims = [...oidc.requestParamClaims];
       if (claims.length) grant.addOIDCClaims(claims);
       // Each authorization takes a new snapshot of what UserInfo will say for its tokens.
-      snapshots.set(await grant.save(), liveClaims(accountId));
+      const savedId = await grant.save();
+      snapshots.set(savedId, liveClaims(accountId));
+      grantsByAccount.set(accountId, (grantsByAccount.get(accountId) ?? new Set()).add(savedId));
       return grant;
     },
   };
@@ -536,6 +550,17 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
       const body = ctx.body as Record<string, unknown> | undefined;
       if (ctx.path === '/token' && ctx.oidc?.body?.grant_type === 'refresh_token' && body && typeof body === 'object') {
         delete body.id_token;
+      }
+      const error = body && typeof body === 'object' ? body.error : undefined;
+      // Ipsilon refuses a grant with HTTP 200; only a failed client authentication is an HTTP error.
+      if (ctx.path === '/token' && ctx.status === 400 && typeof error === 'string' && error !== 'invalid_client') {
+        ctx.status = 200;
+      }
+      // Ipsilon's UserInfo refuses an unknown token with 400 and no challenge header.
+      if (ctx.path === '/me' && ctx.status === 401 && error === 'invalid_token') {
+        ctx.remove('WWW-Authenticate');
+        ctx.status = 400;
+        ctx.body = { error: 'invalid_token' };
       }
     });
   }
@@ -698,6 +723,20 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
     },
     setFault(next: IssuerFault | null) {
       fault = next;
+    },
+    async endGrants(username: string) {
+      const id = idByUsername.get(username);
+      const ids = id === undefined ? [] : [...(grantsByAccount.get(id) ?? [])];
+      let ended = 0;
+      for (const grantId of ids) {
+        const grant = await provider.Grant.find(grantId);
+        if (grant) {
+          await grant.destroy();
+          ended++;
+        }
+      }
+      if (id !== undefined) grantsByAccount.delete(id);
+      return ended;
     },
     setAccountGroups(username: string, groups: string[]) {
       const id = idByUsername.get(username);
