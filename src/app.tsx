@@ -1,5 +1,6 @@
 // The one way in: every runtime (Node, Workers, tests) builds the gate here and only adapts it.
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
+import { routePath } from 'hono/route';
 import { requestId } from 'hono/request-id';
 import { NONCE, secureHeaders } from 'hono/secure-headers';
 import type pg from 'pg';
@@ -36,6 +37,7 @@ import { webRoutes } from './web/routes.js';
 import { adminWebRoutes } from './web/admin-routes.js';
 import { cliWebRoutes } from './web/cli-routes.js';
 import { Reconciler } from './reconcile/service.js';
+import { type MetricsSource, databaseMetrics, requireMetricsToken } from './metrics/endpoint.js';
 
 export interface AppDeps {
   config: AppConfig;
@@ -45,6 +47,10 @@ export interface AppDeps {
   /** The warehouse, as the provisioner login (CREATEROLE, not superuser). */
   warehousePool: pg.Pool;
   logger?: Logger;
+  /** GET /metrics and per-request counters (Node: prom-client); default: what the database answers. */
+  metrics?: MetricsSource & { observeRequest?(method: string, route: string, status: number, seconds: number): void };
+  /** While draining (after SIGTERM) /healthz/ready answers 503 so the load balancer stops sending. */
+  draining?: () => boolean;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -73,7 +79,7 @@ export function createServices(deps: AppDeps): Services {
 }
 
 const wantsJson = (path: string, accept: string | undefined) =>
-  path.startsWith('/api/') || path === '/healthz' || (accept?.includes('application/json') ?? false);
+  path.startsWith('/api/') || path.startsWith('/healthz') || path === '/metrics' || (accept?.includes('application/json') ?? false);
 
 export function createApp(deps: AppDeps, services: Services = createServices(deps)) {
   const { config, policy } = deps;
@@ -113,6 +119,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     const started = performance.now();
     c.set('services', services);
     await next();
+    deps.metrics?.observeRequest?.(c.req.method, routePath(c), c.res.status, (performance.now() - started) / 1000);
     logger.info('request', {
       id: c.get('requestId'),
       method: c.req.method,
@@ -124,7 +131,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   });
 
   // Answered before any credential is read: a bad cookie or token never fails a health check.
-  app.get('/healthz', guard('health'), async (c) => {
+  const health = async (c: Context<AppEnv>) => {
     // Each check gets HEALTH_CHECK_MS: a frozen database (connections accepted, nothing answered)
     // must make this a prompt 503, not a request that hangs as long as the freeze.
     const HEALTH_CHECK_MS = 2_000;
@@ -166,6 +173,19 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     const checks = Object.fromEntries([control, warehouse]);
     const ready = down.length === 0;
     return c.json({ status: ready ? 'ready' : 'unavailable', down, checks: { ...checks, pgaudit, issuer }, demo: config.demo }, ready ? 200 : 503);
+  };
+  app.get('/healthz', guard('health'), health);
+  // Kubernetes: liveness is the process answering at all (a database outage must not restart it);
+  // readiness is /healthz, and 503 once draining so no new request is sent here.
+  app.get('/healthz/live', guard('health'), (c) => c.json({ status: 'live' }));
+  app.get('/healthz/ready', guard('health'), (c) => (deps.draining?.() ? c.json({ status: 'draining', down: [] }, 503) : health(c)));
+
+  // Before the gate reads credentials: the scraper's bearer token is not a gate token.
+  const metrics = deps.metrics ?? databaseMetrics();
+  app.get('/metrics', guard('metrics'), async (c) => {
+    await requireMetricsToken(c, config.metricsToken);
+    c.header('Cache-Control', 'no-store');
+    return c.body(await metrics.scrape(deps.controlPool), 200, { 'Content-Type': metrics.contentType });
   });
 
   // Public keys of gate tokens (ES256): retired keys drop out once their tokens have expired.

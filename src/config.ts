@@ -58,6 +58,10 @@ const envSchema = z
     /** Node: append signed anchors of the access log's head here (ship it off the database host). */
     AUDIT_ANCHOR_FILE: z.string().min(1).optional(),
     AUDIT_ANCHOR_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+    /** Bearer token of the Prometheus scraper for GET /metrics; unset: /metrics refuses everyone. */
+    METRICS_TOKEN: z.string().min(32, 'at least 32 characters').optional(),
+    /** Node: seconds a SIGTERM waits for in-flight requests and background runs before exiting anyway. */
+    SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(25),
   })
   .superRefine((env, ctx) => {
     if (env.WEBHOOK_URL && !env.WEBHOOK_SECRET) {
@@ -133,6 +137,8 @@ export interface AppConfig {
   analystDb: { host: string; port: number; database: string };
   /** Where request notifications are POSTed; unset: they stay queued in webhook_outbox. */
   webhook?: { url: string; secret: string; maxAttempts: number };
+  /** The scraper's bearer token for GET /metrics; unset: /metrics refuses everyone. */
+  metricsToken?: string;
 }
 
 export function webhookConfig(env: Env): AppConfig['webhook'] {
@@ -175,6 +181,7 @@ export function externalAppConfig(env: Env): { config: AppConfig; controlUrl: st
       },
       analystDb: analystTarget(env, warehouseUrl),
       webhook: webhookConfig(env),
+      ...(env.METRICS_TOKEN ? { metricsToken: env.METRICS_TOKEN } : {}),
     },
   };
 }

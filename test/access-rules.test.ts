@@ -28,6 +28,8 @@ const order = Object.keys(kinds) as Kind[];
 const expected: Record<Action, string> = {
   //                     anon  outsider newMember member approver auditor aud+appr admin adminOnly
   health: '              ok    ok       ok        ok     ok       ok      ok       ok    ok',
+  // The guard lets everyone through; the route itself refuses any caller without the scraper's token.
+  metrics: '             ok    ok       ok        ok     ok       ok      ok       ok    ok',
   public: '              ok    ok       ok        ok     ok       ok      ok       ok    ok',
   signin: '              ok    ok       ok        ok     ok       ok      ok       ok    ok',
   'home.read': '         ok    NA       ok        ok     ok       ok      ok       ok    ok',

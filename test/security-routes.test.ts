@@ -29,6 +29,9 @@ afterAll(async () => {
  */
 const expectedActions: Record<string, Action> = {
   'GET /healthz': 'health',
+  'GET /healthz/live': 'health',
+  'GET /healthz/ready': 'health',
+  'GET /metrics': 'metrics',
   'GET /.well-known/jwks.json': 'health',
   'GET /openapi.json': 'public',
   'GET /api/docs': 'public',

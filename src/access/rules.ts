@@ -105,6 +105,7 @@ const piiMembers = 'PII requests are for FDWG members only.';
 
 export const actions = {
   health: { who: 'anyone', what: 'health check and the token keys (JWKS), answered before any credential is read', recorded: false },
+  metrics: { who: 'anyone', what: "Prometheus metrics; the route itself answers 401 to any caller without the scraper's `Authorization: Bearer <METRICS_TOKEN>`", recorded: false },
   public: { who: 'anyone', what: 'the API reference and /openapi.json; starting a CLI sign-in and exchanging its code', recorded: false },
   signin: { who: 'anyone', what: 'signing in with the identity provider', recorded: false },
   'home.read': {
@@ -178,6 +179,12 @@ export const actions = {
     recorded: true,
     messages: { forbidden: 'The access log is open to auditors only.' },
     nav: { href: '/audit', label: 'Access log' },
+  },
+  'audit.subjects': {
+    who: 'auditor',
+    what: 'data-subject reports (who could and who did read a person\'s PII), each with a stated reason and itself on the log',
+    recorded: true,
+    messages: { forbidden: 'Data-subject reports are open to auditors only.' },
   },
   'cli.login': {
     who: 'cli',

@@ -8,12 +8,27 @@ import type { Logger } from '../log.js';
  * in progress has finished, so the pools can be closed under nothing (a query cut off by shutdown
  * would otherwise surface as an unhandled error).
  */
+export type RunObserver = (job: string, outcome: 'ok' | 'failed', seconds: number) => void;
+
+let observer: RunObserver | undefined;
+
+/** Watches every background run of this process (Node's metrics; one observer, set at start). */
+export function observeRuns(o: RunObserver | undefined): void {
+  observer = o;
+}
+
 export function every(what: string, intervalMs: number, logger: Logger, job: () => Promise<void>): () => Promise<void> {
   let current: Promise<void> | null = null;
   const run = () => {
     if (current) return;
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     current = job()
-      .catch((err: unknown) => logger.warn(`${what} failed; will retry`, { error: (err as Error).message }))
+      .then(() => observer?.(what, 'ok', seconds()))
+      .catch((err: unknown) => {
+        observer?.(what, 'failed', seconds());
+        logger.warn(`${what} failed; will retry`, { error: (err as Error).message });
+      })
       .finally(() => {
         current = null;
       });

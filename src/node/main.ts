@@ -1,5 +1,6 @@
 // Node entry: resolves configuration (embedded defaults when no database URL is set), then serves
 // the app built by the one factory.
+import type { Server } from 'node:http';
 import path from 'node:path';
 import { serve } from '@hono/node-server';
 import { createApp, createServices } from '../app.js';
@@ -21,6 +22,9 @@ import { NOTIFY_INTERVAL_MS, startNotifying } from './notifying.js';
 import { startPgauditIngest } from './pgaudit-ingest.js';
 import { requestInForceLookup } from '../audit/request-in-force.js';
 import { anchorKey, startAnchoring } from './anchoring.js';
+import { observeRuns } from './every.js';
+import { drain } from './drain.js';
+import { createNodeMetrics } from '../metrics/node.js';
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -119,12 +123,15 @@ async function main() {
   const controlPool = createPool(rt.controlUrl, 10, SERVING_POOL_TIMEOUTS);
   const warehousePool = createPool(rt.warehouseUrl, 10, SERVING_POOL_TIMEOUTS);
   if (env.CONTROL_MIGRATE_URL) await migrateControl(env.CONTROL_MIGRATE_URL, rt.controlUrl);
-  const deps = { config: rt.config, policy, controlPool, warehousePool, logger };
+  const metrics = createNodeMetrics(rt.anchors ? { anchorFile: rt.anchors.file } : {});
+  observeRuns((job, outcome, seconds) => metrics.observeRun(job, outcome, seconds));
+  let draining = false;
+  const deps = { config: { ...rt.config, ...(env.METRICS_TOKEN ? { metricsToken: env.METRICS_TOKEN } : {}) }, policy, controlPool, warehousePool, logger, metrics, draining: () => draining };
   const services = createServices(deps);
   const app = createApp(deps, services);
   const stopSweeping = startSweeping(services, logger, SWEEP_INTERVAL_MS);
   // The gate's own roles follow the policy at start and on a schedule (safe with several instances).
-  const stopReconciling = startReconciling(services.reconciler, logger, env.RECONCILE_INTERVAL_SECONDS * 1000);
+  const stopReconciling = startReconciling(services.reconciler, logger, env.RECONCILE_INTERVAL_SECONDS * 1000, (r) => metrics.observeReconcile(r));
   const stopNotifying = services.webhooks ? startNotifying(services.webhooks, logger, NOTIFY_INTERVAL_MS) : async () => {};
   // PII reads logged by pgaudit inside PostgreSQL; only where the gate can read the server's log.
   const stopPgaudit = env.PGAUDIT_LOG_DIR
@@ -148,16 +155,18 @@ async function main() {
   say(banner.join('\n'));
 
   let stopping = false;
-  const stop = async () => {
+  const stop = async (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    say('Stopping...');
-    server.close();
-    // Background runs finish before the pools close under them.
-    await Promise.allSettled([stopSweeping(), stopReconciling(), stopNotifying(), stopPgaudit(), stopAnchoring()]);
+    draining = true;
+    say(`Stopping (${signal}): finishing requests in flight and background runs (at most ${env.SHUTDOWN_GRACE_SECONDS} s)...`);
+    // Requests in flight and background runs finish before the pools close under them.
+    const { drained, ms } = await drain(server as Server, [stopSweeping, stopReconciling, stopNotifying, stopPgaudit, stopAnchoring], env.SHUTDOWN_GRACE_SECONDS * 1000);
+    if (!drained) logger.warn('shutdown grace period over: cutting what is left', { graceSeconds: env.SHUTDOWN_GRACE_SECONDS });
     await Promise.allSettled([controlPool.end(), warehousePool.end()]);
     for (const fn of rt.cleanup) await fn().catch(() => {});
-    process.exit(0);
+    say(drained ? `Stopped after ${ms} ms.` : 'Stopped (grace period over).');
+    process.exit(drained ? 0 : 1);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -5,9 +5,15 @@ import type { Logger } from '../log.js';
 import type { Reconciler } from '../reconcile/service.js';
 import { every } from './every.js';
 
-export function startReconciling(reconciler: Reconciler, logger: Logger, intervalMs: number): () => Promise<void> {
+export function startReconciling(
+  reconciler: Reconciler,
+  logger: Logger,
+  intervalMs: number,
+  observe?: (r: { skipped: boolean; applied: number; pending: number }) => void,
+): () => Promise<void> {
   return every('reconcile', intervalMs, logger, async () => {
     const r = await reconciler.runScheduled();
+    observe?.({ skipped: r.skipped !== undefined, applied: r.applied.length, pending: r.pending.length });
     if (r.skipped) {
       logger.warn('reconcile skipped: its lock is held by another session', {
         consecutive: r.skippedInARow,

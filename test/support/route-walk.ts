@@ -32,6 +32,8 @@ export function gateRoutes(gate: TestGate): DeclaredRoute[] {
 export function expectedFor(route: DeclaredRoute, p: Persona, agreementVersion: string): Expected {
   const api = route.path.startsWith('/api/');
   const health = route.actions.every((a) => a === 'health');
+  // Metrics take the scraper's token (METRICS_TOKEN), never a person's session or gate token.
+  if (route.actions.includes('metrics')) return { status: 401, code: 'unauthenticated', why: "metrics: only the scraper's token" };
   // Before any action: a bearer token is for /api only, and a refused one is a 401 there.
   if (p.via === 'bearer' && !health && !api) return { status: 401, code: 'unauthenticated', why: 'a bearer token on a page' };
   if (p.via === 'bearer' && p.dead && !health) return { status: 401, code: 'unauthenticated', why: 'a refused bearer token' };
