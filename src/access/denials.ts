@@ -3,9 +3,9 @@
 // and the first of each minute is an `access.denied` event on the hash chain, in the same
 // transaction. Later refusals in that minute only add to the count, so one person hammering one
 // route writes at most one event a minute, and no chained row is ever updated.
-import { sql } from 'drizzle-orm';
 import { appendAudit } from '../audit/log.js';
 import type { ControlDb } from '../db/client.js';
+import { countRefusal, linkRefusalEvent, requestExists } from './dal.js';
 import type { Action, RefusalCode } from './rules.js';
 
 export interface Denial {
@@ -42,20 +42,11 @@ export class DenialLog {
     return this.db.transaction(async (tx) => {
       // The row lock taken here makes a concurrent refusal of the same minute wait for this
       // commit, then count: exactly one event per person, action and minute.
-      const [row] = await tx
-        .execute<{ count: number; event_id: string | null; minute: string }>(sql`
-          INSERT INTO access_denials AS d (actor, action, minute, count, last_at)
-          VALUES (${d.actor}, ${d.action}, date_trunc('minute', now()), 1, now())
-          ON CONFLICT (actor, action, minute) DO UPDATE SET count = d.count + 1, last_at = now()
-          RETURNING d.count, d.event_id, to_char(d.minute AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"') AS minute`)
-        .then((r) => r.rows);
-      if (row!.event_id !== null) return { eventId: Number(row!.event_id), count: row!.count, appended: false };
+      const row = await countRefusal(tx, d.actor, d.action);
+      if (row.eventId !== null) return { eventId: row.eventId, count: row.count, appended: false };
       // The request column links the event to the request's history only when there is such a
       // request: an id that names nothing (yet) stays in the details.
-      const known =
-        d.requestId === undefined
-          ? false
-          : await tx.execute(sql`SELECT 1 FROM pii_requests WHERE id = ${d.requestId}`).then((r) => r.rows.length > 0);
+      const known = d.requestId === undefined ? false : await requestExists(tx, d.requestId);
       const eventId = await appendAudit(tx, {
         action: 'access.denied',
         actor: d.actor,
@@ -66,15 +57,13 @@ export class DenialLog {
           route: `${d.method} ${d.route}`,
           code: d.code,
           reason: d.reason,
-          minute: row!.minute,
+          minute: row.minute,
           ...(d.requestId !== undefined ? { requestId: d.requestId } : {}),
           ...(d.grantId !== undefined ? { grantId: d.grantId } : {}),
           ...(d.httpRequestId ? { httpRequestId: d.httpRequestId } : {}),
         },
       });
-      await tx.execute(sql`
-        UPDATE access_denials SET event_id = ${eventId}
-         WHERE actor = ${d.actor} AND action = ${d.action} AND minute = date_trunc('minute', now())`);
+      await linkRefusalEvent(tx, d.actor, d.action, eventId);
       return { eventId, count: 1, appended: true };
     });
   }

@@ -16,8 +16,8 @@
 //   X-FDWG-Signature: sha256=<lower-case hex of HMAC-SHA256(secret, "<timestamp>.<raw body>")>
 // The timestamp is signed so a captured request cannot be replayed outside the receiver's window;
 // each attempt is signed afresh.
-import { sql } from 'drizzle-orm';
 import type { ControlDb } from '../db/client.js';
+import { type ClaimedRow, claimDue, giveUpStale, markDelivered, markFailed, scheduleRetry } from './dal.js';
 import type { NotificationBody } from './outbox.js';
 
 export interface WebhookTarget {
@@ -51,12 +51,7 @@ export interface DeliveryReport {
   stale: number;
 }
 
-interface Claimed {
-  id: number;
-  event: string;
-  payload: NotificationBody;
-  attempts: number;
-}
+type Claimed = ClaimedRow<NotificationBody>;
 
 const encoder = new TextEncoder();
 const hex = (buf: ArrayBuffer) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
@@ -114,47 +109,16 @@ export class WebhookDispatcher {
   async deliverDue(opts: { maxRows?: number } = {}): Promise<DeliveryReport> {
     const maxRows = opts.maxRows ?? 200;
     const report: DeliveryReport = { delivered: 0, retried: 0, failed: 0, stale: 0 };
-    report.stale = await this.giveUpStale();
+    report.stale = await giveUpStale(this.db, this.maxAgeMs);
     let attempted = 0;
     while (attempted < maxRows) {
-      const rows = await this.claim(Math.min(this.batchSize, maxRows - attempted));
+      const rows: Claimed[] = await claimDue<NotificationBody>(this.db, Math.min(this.batchSize, maxRows - attempted), this.leaseMs);
       if (rows.length === 0) break;
       attempted += rows.length;
       const outcomes = await Promise.all(rows.map((r) => this.attempt(r)));
       for (const o of outcomes) report[o]++;
     }
     return report;
-  }
-
-  private async giveUpStale(): Promise<number> {
-    // Only rows nobody holds a lease on (next_attempt_at has passed).
-    const res = await this.db.execute(sql`
-      UPDATE webhook_outbox
-      SET failed_at = now(), last_error = 'stale: not delivered within ' || ${Math.round(this.maxAgeMs / 1000)}::text || ' s'
-      WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
-        AND created_at < now() - ${this.maxAgeMs}::double precision * interval '1 millisecond'`);
-    return res.rowCount ?? 0;
-  }
-
-  private async claim(limit: number): Promise<Claimed[]> {
-    const res = await this.db.execute<{ id: string; event: string; payload: NotificationBody; attempts: number }>(sql`
-      WITH due AS (
-        SELECT o.id FROM webhook_outbox o
-        WHERE o.delivered_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at <= now()
-          AND NOT EXISTS (
-            SELECT 1 FROM webhook_outbox e
-            WHERE e.delivered_at IS NULL AND e.failed_at IS NULL AND e.id < o.id
-              AND e.payload -> 'requestId' = o.payload -> 'requestId')
-        ORDER BY o.id
-        LIMIT ${limit}
-        FOR UPDATE OF o SKIP LOCKED
-      )
-      UPDATE webhook_outbox w
-      SET attempts = w.attempts + 1,
-          next_attempt_at = now() + ${this.leaseMs}::double precision * interval '1 millisecond'
-      FROM due WHERE w.id = due.id
-      RETURNING w.id, w.event, w.payload, w.attempts`);
-    return res.rows.map((r) => ({ id: Number(r.id), event: r.event, payload: r.payload, attempts: r.attempts }));
   }
 
   private async attempt(row: Claimed): Promise<'delivered' | 'retried' | 'failed'> {
@@ -182,9 +146,7 @@ export class WebhookDispatcher {
       // The receiver's body is never read or stored.
       await res.body?.cancel().catch(() => {});
       if (res.status >= 200 && res.status < 300) {
-        await this.db.execute(sql`
-          UPDATE webhook_outbox SET delivered_at = now(), failed_at = NULL, last_error = NULL
-          WHERE id = ${row.id} AND delivered_at IS NULL`);
+        await markDelivered(this.db, row.id);
         return 'delivered';
       }
       error = `HTTP ${res.status}`;
@@ -193,14 +155,8 @@ export class WebhookDispatcher {
     }
     const last = row.attempts >= this.target.maxAttempts;
     // `attempts` fences the update: if this lease ran out and another run took the row, that run records.
-    await this.db.execute(
-      last
-        ? sql`UPDATE webhook_outbox SET failed_at = now(), last_error = ${error}
-              WHERE id = ${row.id} AND attempts = ${row.attempts} AND delivered_at IS NULL AND failed_at IS NULL`
-        : sql`UPDATE webhook_outbox SET last_error = ${error},
-                next_attempt_at = now() + ${this.backoffMs(row.attempts)}::double precision * interval '1 millisecond'
-              WHERE id = ${row.id} AND attempts = ${row.attempts} AND delivered_at IS NULL AND failed_at IS NULL`,
-    );
+    if (last) await markFailed(this.db, row.id, row.attempts, error);
+    else await scheduleRetry(this.db, row.id, row.attempts, error, this.backoffMs(row.attempts));
     return last ? 'failed' : 'retried';
   }
 }

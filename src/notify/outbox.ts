@@ -7,10 +7,9 @@
 // signature stays `notify(tx, n)`), and nothing is lost if a webhook is configured later; the
 // dispatcher gives up on notifications older than its `maxAgeMs` (default 24 h) without sending
 // them, so switching a webhook on does not flood a room with a stale backlog.
-import { sql } from 'drizzle-orm';
 import type { ControlTx } from '../db/client.js';
-import { pgArray } from '../db/pg-array.js';
 import { utcMinutes } from '../time.js';
+import { insertOutboxRows } from './dal.js';
 
 export const notificationEvents = ['request.created', 'request.decided', 'grant.expiring_soon', 'access.ended', 'alert.raised'] as const;
 export type NotificationEvent = 'request.created' | 'request.decided' | 'grant.expiring_soon' | 'access.ended' | 'alert.raised';
@@ -82,15 +81,8 @@ export async function notifyMany(tx: ControlTx, ns: Notification[]): Promise<voi
     };
     return JSON.stringify(body);
   });
-  // Each body carries its own row id, so body and header agree. The ids are drawn in the given
-  // order (the subquery with the volatile nextval() is evaluated once per row, not flattened).
-  await tx.execute(sql`
-    INSERT INTO webhook_outbox (id, event, payload)
-    SELECT n.id, n.event, n.body || jsonb_build_object('id', n.id)
-      FROM (SELECT nextval(pg_get_serial_sequence('webhook_outbox', 'id')) AS id, e.event, e.body
-              FROM (SELECT u.event, u.body
-                      FROM unnest(${pgArray(ns.map((n) => n.event))}::text[], ${pgArray(bodies)}::jsonb[]) WITH ORDINALITY AS u(event, body, ord)
-                     ORDER BY u.ord) e) n`);
+  // Each body carries its own row id, so body and header agree.
+  await insertOutboxRows(tx, ns.map((n) => n.event), bodies);
 }
 
 // ---- The `text` line -------------------------------------------------------------------------
