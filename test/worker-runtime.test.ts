@@ -1,7 +1,10 @@
 // The same app on the Cloudflare Workers runtime: `wrangler dev` runs src/worker.ts in workerd
-// (the real Workers runtime, locally) against this run's PostgreSQL over TCP and the dev issuer.
-// An analyst signs in, accepts the agreement, gets a password that logs in, and the cron trigger
-// (the sweeper) ends an expired credential.
+// (the real Workers runtime, locally) with wrangler.toml's Hyperdrive bindings pointed at this
+// run's PostgreSQL (wrangler's local Hyperdrive: a proxy behind the binding's connection string)
+// and the dev issuer. No database URL variable is given: the Worker finds its databases through
+// the bindings or not at all. An analyst signs in, accepts the agreement, gets a password that
+// logs in, and the cron trigger (the sweeper) ends an expired credential; /metrics answers what
+// the database knows to the scraper's token only.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { freePort } from '../src/dev/net.js';
@@ -13,14 +16,14 @@ let gate: TestGate;
 let worker: ChildProcess;
 let workerUrl: string;
 let output = '';
+const METRICS_TOKEN = 'metrics-token-for-the-worker-test-0123456789';
 
 beforeAll(async () => {
   const port = await freePort();
   workerUrl = `http://localhost:${port}`;
   gate = await startTestGate({ alsoServedAt: [workerUrl] });
   const vars: Record<string, string> = {
-    CONTROL_DATABASE_URL: gate.controlUrl,
-    WAREHOUSE_DATABASE_URL: gate.warehouseUrl,
+    METRICS_TOKEN,
     OIDC_ISSUER: gate.config.oidc.issuer,
     OIDC_CLIENT_ID: gate.config.oidc.clientId,
     OIDC_CLIENT_SECRET: gate.config.oidc.clientSecret,
@@ -34,7 +37,15 @@ beforeAll(async () => {
     'npx',
     ['wrangler', 'dev', '--port', String(port), '--ip', '127.0.0.1', '--test-scheduled', '--show-interactive-dev-session=false',
       ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
-    { env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    {
+      env: {
+        ...process.env,
+        WRANGLER_SEND_METRICS: 'false',
+        CI: '1',
+        CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE_CONTROL: gate.controlUrl,
+        CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE_WAREHOUSE: gate.warehouseUrl,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   worker.stdout!.on('data', (d) => (output += d));
   worker.stderr!.on('data', (d) => (output += d));
@@ -53,7 +64,7 @@ afterAll(async () => {
   await gate?.close();
 });
 
-test('on workerd: healthz reaches both databases over TCP', async () => {
+test('on workerd: healthz reaches both databases through the Hyperdrive bindings', async () => {
   const res = await fetch(`${workerUrl}/healthz`);
   expect(await res.json()).toMatchObject({ status: 'ready', checks: { control: { ok: true }, warehouse: { ok: true } } });
 });
@@ -89,4 +100,25 @@ test('on workerd: sign in, accept, get a password that logs in; the cron sweeper
     a.query(`SELECT actor, subject FROM audit_events WHERE action = 'credential.expired'`),
   );
   expect(events).toEqual([{ actor: 'system:sweeper', subject: 'alice' }]);
+});
+
+test('on workerd: the Worker reached both databases through the Hyperdrive bindings, not its own URLs', () => {
+  expect(output).toMatch(/CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE_CONTROL/);
+  expect(output).toMatch(/CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE_WAREHOUSE/);
+});
+
+test('on workerd: /metrics refuses callers without the scraper token and shows what the database answers', async () => {
+  expect((await fetch(`${workerUrl}/metrics`)).status).toBe(401);
+  expect((await fetch(`${workerUrl}/metrics`, { headers: { authorization: 'Bearer not-the-token' } })).status).toBe(401);
+  const res = await fetch(`${workerUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0.0.4/);
+  const text = await res.text();
+  // After the flow above: one password issued and expired by the cron sweeper, none live.
+  expect(text).toMatch(/^fdwg_credentials_issued_total 1$/m);
+  expect(text).toMatch(/^fdwg_credentials_expired_total 1$/m);
+  expect(text).toMatch(/^fdwg_credentials_live 0$/m);
+  expect(text).toMatch(/^fdwg_audit_chain_head_id [1-9]\d*$/m);
+  // An isolate keeps no HTTP counters worth scraping: those are Node's.
+  expect(text).not.toMatch(/fdwg_http_requests_total/);
 });
