@@ -5,11 +5,10 @@
 // - device style (as RFC 8628), for ssh and JupyterHub: the CLI gets a device code and a short user
 //   code, the person types the user code into a signed-in browser anywhere, the CLI polls.
 // Codes are single use, expire (2 and 10 minutes), and are stored only as SHA-256 digests.
-import { and, eq, gt, sql } from 'drizzle-orm';
 import { appendAudit } from '../audit/log.js';
 import type { ControlDb } from '../db/client.js';
-import { cliLogins } from '../db/schema.js';
 import { AppError } from '../errors.js';
+import * as dal from './dal.js';
 import { b64url, randomToken, sha256Hex } from './sealing.js';
 import type { SessionStore } from './sessions.js';
 import type { GateTokens } from './tokens.js';
@@ -73,43 +72,22 @@ export class CliLogins {
 
   /** Device style, step 1 (the CLI): a device code to poll with and a user code to type. */
   async startDevice(clientName: string): Promise<{ deviceCode: string; userCode: string; expiresIn: number; interval: number }> {
-    const [recent] = await this.db
-      .select({ n: sql<number>`count(*)::int` })
-      .from(cliLogins)
-      .where(and(eq(cliLogins.kind, 'device'), gt(cliLogins.createdAt, sql`now() - interval '1 minute'`)));
-    if ((recent?.n ?? 0) >= DEVICE_STARTS_PER_MINUTE) {
+    if ((await dal.deviceStartsLastMinute(this.db)) >= DEVICE_STARTS_PER_MINUTE) {
       throw new AppError('rate_limited', 'Too many sign-ins are starting right now. Try again in a minute.');
     }
     const deviceCode = randomToken();
     for (let attempt = 0; ; attempt++) {
       const userCode = newUserCode();
-      const inserted = await this.db
-        .insert(cliLogins)
-        .values({
-          id: await sha256Hex(deviceCode),
-          kind: 'device',
-          userCode,
-          clientName,
-          expiresAt: sql`now() + make_interval(secs => ${DEVICE_CODE_SECONDS})`,
-        })
-        .onConflictDoNothing()
-        .returning({ id: cliLogins.id });
+      const inserted = await dal.insertDeviceLogin(this.db, { id: await sha256Hex(deviceCode), userCode, clientName, ttlSeconds: DEVICE_CODE_SECONDS });
       // A clash with a pending user code (one in 2.6e10 per pending code) draws another.
-      if (inserted.length > 0) return { deviceCode, userCode, expiresIn: DEVICE_CODE_SECONDS, interval: this.pollSeconds };
+      if (inserted) return { deviceCode, userCode, expiresIn: DEVICE_CODE_SECONDS, interval: this.pollSeconds };
       if (attempt > 5) throw new AppError('rate_limited', 'Could not start a sign-in right now. Try again.');
     }
   }
 
   /** What the confirmation page shows for a user code, or null when there is no such pending code. */
   async pendingDevice(userCode: string): Promise<{ clientName: string | null; requestedAt: Date; minutesAgo: number } | null> {
-    const [row] = await this.db
-      .select({
-        clientName: cliLogins.clientName,
-        requestedAt: cliLogins.createdAt,
-        minutesAgo: sql<number>`floor(extract(epoch FROM now() - ${cliLogins.createdAt}) / 60)::int`,
-      })
-      .from(cliLogins)
-      .where(and(eq(cliLogins.userCode, normalizeUserCode(userCode)), eq(cliLogins.status, 'pending'), gt(cliLogins.expiresAt, sql`now()`)));
+    const row = await dal.pendingDeviceLogin(this.db, normalizeUserCode(userCode));
     return row ?? null;
   }
 
@@ -118,18 +96,7 @@ export class CliLogins {
     if ((await this.sessions.codeFailures(sessionId)) >= USER_CODE_FAILURES) {
       throw new AppError('rate_limited', 'Too many wrong codes. Wait ten minutes, then start again with a new code.');
     }
-    const [row] = await this.db
-      .update(cliLogins)
-      .set({ status: allow ? 'approved' : 'denied', sessionId })
-      .where(
-        and(
-          eq(cliLogins.kind, 'device'),
-          eq(cliLogins.userCode, normalizeUserCode(userCode)),
-          eq(cliLogins.status, 'pending'),
-          gt(cliLogins.expiresAt, sql`now()`),
-        ),
-      )
-      .returning({ clientName: cliLogins.clientName });
+    const row = await dal.decideDeviceLogin(this.db, normalizeUserCode(userCode), allow ? 'approved' : 'denied', sessionId);
     if (!row) {
       const failures = await this.sessions.codeFailure(sessionId);
       throw new AppError('bad_request', `That code is not one we are waiting for (mistyped, expired or used). ${Math.max(0, USER_CODE_FAILURES - failures)} tries left.`, { username });
@@ -140,26 +107,20 @@ export class CliLogins {
   /** Loopback, the person's approval: a one-time code for the CLI listening at `redirect`. */
   async approveLoopback(sessionId: string, redirect: URL, codeChallenge: string, clientName: string): Promise<string> {
     const code = randomToken();
-    await this.db.insert(cliLogins).values({
+    await dal.insertLoopbackLogin(this.db, {
       id: await sha256Hex(code),
-      kind: 'loopback',
       codeChallenge,
       redirectUri: redirect.toString(),
       clientName,
-      status: 'approved',
       sessionId,
-      expiresAt: sql`now() + make_interval(secs => ${LOOPBACK_CODE_SECONDS})`,
+      ttlSeconds: LOOPBACK_CODE_SECONDS,
     });
     return code;
   }
 
   /** Loopback, the CLI: the code and the PKCE verifier for a token. */
   async exchangeCode(code: string, codeVerifier: string, redirectUri: string): Promise<IssuedToken> {
-    const [row] = await this.db
-      .update(cliLogins)
-      .set({ status: 'used' })
-      .where(and(eq(cliLogins.id, await sha256Hex(code)), eq(cliLogins.kind, 'loopback'), eq(cliLogins.status, 'approved'), gt(cliLogins.expiresAt, sql`now()`)))
-      .returning({ challenge: cliLogins.codeChallenge, redirectUri: cliLogins.redirectUri, sessionId: cliLogins.sessionId, clientName: cliLogins.clientName });
+    const row = await dal.useLoopbackLogin(this.db, await sha256Hex(code));
     if (!row) throw new AppError('expired', 'That sign-in code expired or was already used. Run `fdwg login` again.');
     if (row.redirectUri !== redirectUri) throw new AppError('bad_request', 'The redirect URI does not match the one the sign-in began with.');
     if ((await s256(codeVerifier)) !== row.challenge) throw new AppError('bad_request', 'The code verifier does not match the sign-in\'s challenge (PKCE).');
@@ -169,25 +130,15 @@ export class CliLogins {
   /** Device style, the CLI's poll: pending, slow down, refused, expired, or the token. */
   async pollDevice(deviceCode: string): Promise<IssuedToken> {
     const id = await sha256Hex(deviceCode);
-    const [row] = await this.db.execute<{ status: string; expired: boolean; too_soon: boolean; session_id: string | null; client_name: string | null }>(sql`
-      WITH before AS (SELECT last_poll_at FROM cli_logins WHERE id = ${id} AND kind = 'device')
-      UPDATE cli_logins SET last_poll_at = now()
-       WHERE id = ${id} AND kind = 'device'
-      RETURNING status, expires_at <= now() AS expired,
-                (SELECT last_poll_at FROM before) > now() - make_interval(secs => ${this.pollSeconds}) + interval '200 milliseconds' AS too_soon,
-                session_id, client_name`).then((r) => r.rows);
+    const row = await dal.pollDeviceLogin(this.db, id, this.pollSeconds);
     if (!row) throw new AppError('bad_request', 'Unknown device code. Run `fdwg login --device` again.');
     if (row.status === 'used' || row.expired) throw new AppError('expired', 'The sign-in code expired or was used. Run `fdwg login --device` again.');
     if (row.status === 'denied') throw new AppError('access_denied', 'The sign-in was refused in the browser.');
-    if (row.too_soon) throw new AppError('slow_down', `Polling too fast: wait ${this.pollSeconds + 5} seconds between polls.`);
+    if (row.tooSoon) throw new AppError('slow_down', `Polling too fast: wait ${this.pollSeconds + 5} seconds between polls.`);
     if (row.status === 'pending') throw new AppError('authorization_pending', 'Waiting for the code to be confirmed in the browser.');
-    const [used] = await this.db
-      .update(cliLogins)
-      .set({ status: 'used' })
-      .where(and(eq(cliLogins.id, id), eq(cliLogins.status, 'approved')))
-      .returning({ id: cliLogins.id });
+    const used = await dal.useApprovedDeviceLogin(this.db, id);
     if (!used) throw new AppError('expired', 'The sign-in code was already used.');
-    return this.mint(row.session_id!, row.client_name ?? 'fdwg');
+    return this.mint(row.sessionId!, row.clientName ?? 'fdwg');
   }
 
   private async mint(sessionId: string, clientName: string): Promise<IssuedToken> {

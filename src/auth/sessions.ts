@@ -1,10 +1,9 @@
 // Server-side gate sessions. The cookie carries only a random token; the row (keyed by the token's
 // SHA-256, so a reader of the control database cannot replay a cookie) says who signed in, what the
 // issuer last said about them and when to ask again. Ending the row ends every copy of the cookie.
-import { and, eq, gt, isNull, lt, ne, sql } from 'drizzle-orm';
 import { appendAudit } from '../audit/log.js';
 import type { ControlDb, ControlTx } from '../db/client.js';
-import { gateSessions } from '../db/schema.js';
+import * as dal from './dal.js';
 import type { Identity } from './identity.js';
 import { Sealer, randomToken, sha256Hex } from './sealing.js';
 
@@ -30,7 +29,7 @@ export interface LiveSession {
 
 export class SessionStore {
   private readonly sealer: Sealer;
-  private readonly loadQuery;
+  private readonly loadLive;
 
   constructor(
     private readonly db: ControlDb,
@@ -42,38 +41,19 @@ export class SessionStore {
   ) {
     // The refresh token is a bearer secret for the issuer: kept sealed.
     this.sealer = new Sealer(secret, 'session refresh token');
-    this.loadQuery = db
-      .select({
-        id: gateSessions.id,
-        username: gateSessions.username,
-        subject: gateSessions.subject,
-        email: gateSessions.email,
-        name: gateSessions.name,
-        groups: gateSessions.groups,
-        refreshDue: sql<boolean>`${gateSessions.refreshDueAt} <= now()`,
-      })
-      .from(gateSessions)
-      .where(
-        and(
-          eq(gateSessions.id, sql.placeholder('id')),
-          eq(gateSessions.kind, sql.placeholder('kind')),
-          isNull(gateSessions.endedAt),
-          gt(gateSessions.expiresAt, sql`now()`),
-        ),
-      )
-      .prepare('gate_session_load');
+    this.loadLive = dal.prepareLiveSession(db);
   }
 
   /** Starts a session; returns the token for the cookie (never stored). */
   async create(identity: Identity, refreshToken: string | undefined): Promise<{ token: string; id: string }> {
     const token = randomToken();
     const id = await sha256Hex(token);
-    await this.db.insert(gateSessions).values({
+    await dal.insertBrowserSession(this.db, {
       id,
       ...identityColumns(identity),
       refreshToken: refreshToken ? await this.seal(refreshToken, id) : null,
-      refreshDueAt: sql`now() + make_interval(secs => ${this.refreshSeconds})`,
-      expiresAt: sql`now() + make_interval(secs => ${this.lifetimeSeconds})`,
+      refreshSeconds: this.refreshSeconds,
+      lifetimeSeconds: this.lifetimeSeconds,
     });
     return { token, id };
   }
@@ -95,17 +75,11 @@ export class SessionStore {
    */
   async createToken(tx: ControlTx, parentId: string, clientName: string, ttlSeconds: number): Promise<{ jti: string; identity: Identity; expiresAt: Date } | null> {
     const jti = randomToken();
-    const [row] = await tx.execute<{ username: string; subject: string; email: string | null; name: string | null; groups: string[]; expires_at: Date }>(sql`
-      INSERT INTO gate_sessions (id, kind, parent_id, client_name, username, subject, email, name, groups, refresh_due_at, expires_at)
-      SELECT ${jti}, 'token', p.id, ${clientName}, p.username, p.subject, p.email, p.name, p.groups,
-             'infinity', now() + make_interval(secs => ${ttlSeconds})
-        FROM gate_sessions p
-       WHERE p.id = ${parentId} AND p.kind = 'browser' AND p.ended_at IS NULL AND p.expires_at > now()
-      RETURNING username, subject, email, name, groups, expires_at`).then((r) => r.rows);
+    const row = await dal.insertTokenSession(tx, { jti, parentId, clientName, ttlSeconds });
     if (!row) return null;
     return {
       jti,
-      expiresAt: new Date(row.expires_at),
+      expiresAt: row.expiresAt,
       identity: { sub: row.subject, username: row.username, email: row.email, name: row.name, groups: row.groups },
     };
   }
@@ -115,36 +89,24 @@ export class SessionStore {
    * 10 minutes (the caller refuses more than a few: user codes are short).
    */
   async codeFailure(id: string): Promise<number> {
-    const [row] = await this.db.execute<{ n: number }>(sql`
-      UPDATE gate_sessions
-         SET code_failures = CASE WHEN code_failures_since > now() - interval '10 minutes' THEN code_failures + 1 ELSE 1 END,
-             code_failures_since = CASE WHEN code_failures_since > now() - interval '10 minutes' THEN code_failures_since ELSE now() END
-       WHERE id = ${id}
-      RETURNING code_failures AS n`).then((r) => r.rows);
-    return row?.n ?? 0;
+    return dal.countCodeFailure(this.db, id);
   }
 
   /** Wrong device codes typed in this session in the last 10 minutes. */
   async codeFailures(id: string): Promise<number> {
-    const [row] = await this.db.execute<{ n: number }>(sql`
-      SELECT CASE WHEN code_failures_since > now() - interval '10 minutes' THEN code_failures ELSE 0 END AS n
-        FROM gate_sessions WHERE id = ${id}`).then((r) => r.rows);
-    return row?.n ?? 0;
+    return dal.recentCodeFailures(this.db, id);
   }
 
   /** Why a verified token has no live row: for the 401's message. */
   async whyEnded(jti: string): Promise<string> {
-    const [row] = await this.db
-      .select({ reason: gateSessions.endedReason, expired: sql<boolean>`${gateSessions.expiresAt} <= now()` })
-      .from(gateSessions)
-      .where(and(eq(gateSessions.id, jti), eq(gateSessions.kind, 'token')));
+    const row = await dal.tokenEnding(this.db, jti);
     if (!row) return 'this gate has no record of it';
     if (row.reason) return ENDED_BECAUSE[row.reason as SessionEndReason] ?? 'it was ended';
     return row.expired ? 'the token has expired' : 'it was ended';
   }
 
   private async loadRow(id: string, kind: 'browser' | 'token'): Promise<LiveSession | null> {
-    const [row] = await this.loadQuery.execute({ id, kind });
+    const row = await this.loadLive(id, kind);
     if (!row) return null;
     return {
       id: row.id,
@@ -158,43 +120,28 @@ export class SessionStore {
    * one gets the refresh token (the issuer may rotate it; a second use would be refused).
    */
   async claimRefresh(id: string): Promise<string | null | undefined> {
-    const [row] = await this.db
-      .update(gateSessions)
-      .set({ refreshDueAt: sql`now() + make_interval(secs => ${this.refreshSeconds})` })
-      .where(and(eq(gateSessions.id, id), isNull(gateSessions.endedAt), lt(gateSessions.refreshDueAt, sql`now()`)))
-      .returning({ refreshToken: gateSessions.refreshToken });
+    const row = await dal.claimDueRefresh(this.db, id, this.refreshSeconds);
     if (!row) return undefined; // another request is refreshing, or it is no longer due
     return row.refreshToken ? this.open(row.refreshToken, id) : null;
   }
 
   /** A claimed refresh that could not reach the issuer: due again, so the next request retries. */
   async releaseRefresh(id: string): Promise<void> {
-    await this.db.update(gateSessions).set({ refreshDueAt: sql`now()` }).where(eq(gateSessions.id, id));
+    await dal.refreshDueNow(this.db, id);
   }
 
   /** What the issuer said at a refresh. */
   async refreshed(id: string, identity: Identity, refreshToken: string | undefined): Promise<void> {
-    await this.db
-      .update(gateSessions)
-      .set({ ...identityColumns(identity), ...(refreshToken ? { refreshToken: await this.seal(refreshToken, id) } : {}) })
-      .where(eq(gateSessions.id, id));
+    await dal.updateSessionIdentity(this.db, id, identityColumns(identity), refreshToken ? await this.seal(refreshToken, id) : undefined);
   }
 
   /** Ends one session; returns its refresh token (to revoke at the issuer) when it was live. */
   async end(id: string, reason: SessionEndReason, actor: string): Promise<{ refreshToken: string | null } | null> {
     return this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .select({ username: gateSessions.username, refreshToken: gateSessions.refreshToken })
-        .from(gateSessions)
-        .where(and(eq(gateSessions.id, id), isNull(gateSessions.endedAt)))
-        .for('update');
+      const row = await dal.lockLiveSession(tx, id);
       if (!row) return null;
-      await tx.update(gateSessions).set({ endedAt: sql`now()`, endedReason: reason, refreshToken: null }).where(eq(gateSessions.id, id));
       // Tokens minted through this session end with it.
-      await tx
-        .update(gateSessions)
-        .set({ endedAt: sql`now()`, endedReason: reason })
-        .where(and(eq(gateSessions.parentId, id), isNull(gateSessions.endedAt)));
+      await dal.endSessionAndTokens(tx, id, reason);
       // Signing out is its own event (`logout`), in the same transaction as the change it records.
       await appendAudit(tx, reason === 'logout'
         ? { action: 'logout', actor, subject: row.username }
@@ -206,11 +153,7 @@ export class SessionStore {
   /** Ends every live session of a person (but `except`); returns how many ended. */
   async endAllFor(username: string, reason: SessionEndReason, actor: string, except?: string): Promise<number> {
     return this.db.transaction(async (tx) => {
-      const ended = await tx
-        .update(gateSessions)
-        .set({ endedAt: sql`now()`, endedReason: reason, refreshToken: null })
-        .where(and(eq(gateSessions.username, username), isNull(gateSessions.endedAt), except ? ne(gateSessions.id, except) : undefined))
-        .returning({ id: gateSessions.id });
+      const ended = await dal.endLiveSessionsOf(tx, username, reason, except);
       if (ended.length > 0) {
         await appendAudit(tx, { action: 'session.ended', actor, subject: username, details: { reason, sessions: ended.length } });
       }
@@ -227,7 +170,7 @@ export class SessionStore {
   }
 }
 
-function identityColumns(identity: Identity) {
+function identityColumns(identity: Identity): dal.SessionIdentityColumns {
   return {
     username: identity.username,
     subject: identity.sub,

@@ -6,11 +6,10 @@
 // Keys live in the control database (private halves sealed under SESSION_SECRET), so every gate
 // instance, Node or Workers, signs and verifies with the same set. A key signs for ROTATE_AFTER;
 // then a new one takes over and the old one keeps verifying until every token it signed expired.
-import { desc, gt, isNull, or, sql } from 'drizzle-orm';
 import { type JWK, SignJWT, createLocalJWKSet, errors, exportJWK, generateKeyPair, importJWK, jwtVerify } from 'jose';
 import type { ControlDb } from '../db/client.js';
-import { tokenSigningKeys } from '../db/schema.js';
 import { AppError } from '../errors.js';
+import * as dal from './dal.js';
 import { Sealer, b64url } from './sealing.js';
 
 const ALG = 'ES256';
@@ -93,13 +92,7 @@ export class GateTokens {
     const kid = b64url(crypto.getRandomValues(new Uint8Array(12)));
     const { publicKey, privateKey } = await generateKeyPair(ALG, { extractable: true });
     const sealed = await this.sealer.seal(JSON.stringify(await exportJWK(privateKey)), kid);
-    await this.db.transaction(async (tx) => {
-      await tx
-        .update(tokenSigningKeys)
-        .set({ retireAt: sql`now() + make_interval(secs => ${TOKEN_MAX_SECONDS + 60})` })
-        .where(isNull(tokenSigningKeys.retireAt));
-      await tx.insert(tokenSigningKeys).values({ kid, publicJwk: await exportJWK(publicKey), privateJwk: sealed });
-    });
+    await dal.rotateSigningKey(this.db, { kid, publicJwk: await exportJWK(publicKey), sealedPrivateJwk: sealed, graceSeconds: TOKEN_MAX_SECONDS + 60 });
     this.signing = undefined;
     this.verifying = undefined;
     return kid;
@@ -114,12 +107,7 @@ export class GateTokens {
   }
 
   private async loadSigningKey(): Promise<SigningKey> {
-    const [row] = await this.db
-      .select({ kid: tokenSigningKeys.kid, privateJwk: tokenSigningKeys.privateJwk, old: sql<boolean>`${tokenSigningKeys.createdAt} < now() - make_interval(secs => ${ROTATE_AFTER_SECONDS})` })
-      .from(tokenSigningKeys)
-      .where(isNull(tokenSigningKeys.retireAt))
-      .orderBy(desc(tokenSigningKeys.createdAt))
-      .limit(1);
+    const row = await dal.newestSigningKey(this.db, ROTATE_AFTER_SECONDS);
     if (!row || row.old) {
       // Two instances rotating at once each add a key; both verify, the newest signs.
       await this.rotate();
@@ -130,10 +118,7 @@ export class GateTokens {
   }
 
   private verifiableRows() {
-    return this.db
-      .select({ kid: tokenSigningKeys.kid, publicJwk: tokenSigningKeys.publicJwk })
-      .from(tokenSigningKeys)
-      .where(or(isNull(tokenSigningKeys.retireAt), gt(tokenSigningKeys.retireAt, sql`now()`)));
+    return dal.verifyingKeys(this.db);
   }
 
   private async keySet(token: string) {

@@ -1,0 +1,320 @@
+// Data access of sign-in state: every statement on gate_sessions, token_signing_keys and
+// cli_logins, with typed rows. drizzle's builder where it can express the query; typed `sql`
+// templates where it cannot (INSERT ... SELECT from the parent session, an UPDATE whose RETURNING
+// reads the row before it, CASE arithmetic on the device-code counter). The rules (who may, for how
+// long, what is audited) stay in sessions.ts, tokens.ts and cli-login.ts.
+import { and, count, desc, eq, gt, isNull, lt, ne, or, sql } from 'drizzle-orm';
+import type { ControlDb, ControlTx } from '../db/client.js';
+import { cliLogins, gateSessions, tokenSigningKeys } from '../db/schema.js';
+
+// --- Sessions (browser and token) --------------------------------------------------------------
+
+/** The identity columns a session keeps (what the issuer last said). */
+export interface SessionIdentityColumns {
+  username: string;
+  subject: string;
+  email: string | null;
+  name: string | null;
+  groups: string[];
+}
+
+/** A live session row as every request reads it. */
+export interface LiveSessionRow extends SessionIdentityColumns {
+  id: string;
+  refreshDue: boolean;
+}
+
+export type SessionKind = 'browser' | 'token';
+
+/**
+ * The live session of an id and kind (not ended, not expired), prepared once: it runs on every
+ * authenticated request.
+ */
+export function prepareLiveSession(db: ControlDb) {
+  const query = db
+    .select({
+      id: gateSessions.id,
+      username: gateSessions.username,
+      subject: gateSessions.subject,
+      email: gateSessions.email,
+      name: gateSessions.name,
+      groups: gateSessions.groups,
+      refreshDue: sql<boolean>`${gateSessions.refreshDueAt} <= now()`,
+    })
+    .from(gateSessions)
+    .where(
+      and(
+        eq(gateSessions.id, sql.placeholder('id')),
+        eq(gateSessions.kind, sql.placeholder('kind')),
+        isNull(gateSessions.endedAt),
+        gt(gateSessions.expiresAt, sql`now()`),
+      ),
+    )
+    .prepare('gate_session_load');
+  return async (id: string, kind: SessionKind): Promise<LiveSessionRow | undefined> => {
+    const [row] = await query.execute({ id, kind });
+    return row;
+  };
+}
+
+export async function insertBrowserSession(
+  tx: ControlTx,
+  s: SessionIdentityColumns & { id: string; refreshToken: string | null; refreshSeconds: number; lifetimeSeconds: number },
+): Promise<void> {
+  await tx.insert(gateSessions).values({
+    id: s.id,
+    username: s.username,
+    subject: s.subject,
+    email: s.email,
+    name: s.name,
+    groups: s.groups,
+    refreshToken: s.refreshToken,
+    refreshDueAt: sql`now() + make_interval(secs => ${s.refreshSeconds})`,
+    expiresAt: sql`now() + make_interval(secs => ${s.lifetimeSeconds})`,
+  });
+}
+
+/**
+ * A token row copying a live browser session's identity (INSERT ... SELECT from the parent, so a
+ * parent ended meanwhile gives nothing); the copied identity and the expiry, or undefined.
+ */
+export async function insertTokenSession(
+  tx: ControlTx,
+  t: { jti: string; parentId: string; clientName: string; ttlSeconds: number },
+): Promise<(SessionIdentityColumns & { expiresAt: Date }) | undefined> {
+  const result = await tx.execute<{ username: string; subject: string; email: string | null; name: string | null; groups: string[]; expires_at: Date | string }>(sql`
+    INSERT INTO gate_sessions (id, kind, parent_id, client_name, username, subject, email, name, groups, refresh_due_at, expires_at)
+    SELECT ${t.jti}, 'token', p.id, ${t.clientName}, p.username, p.subject, p.email, p.name, p.groups,
+           'infinity', now() + make_interval(secs => ${t.ttlSeconds})
+      FROM gate_sessions p
+     WHERE p.id = ${t.parentId} AND p.kind = 'browser' AND p.ended_at IS NULL AND p.expires_at > now()
+    RETURNING username, subject, email, name, groups, expires_at`);
+  const row = result.rows[0];
+  if (!row) return undefined;
+  return { username: row.username, subject: row.subject, email: row.email, name: row.name, groups: row.groups, expiresAt: new Date(row.expires_at) };
+}
+
+/** Counts one wrong device code (the count restarts after 10 minutes); the count now. */
+export async function countCodeFailure(tx: ControlTx, id: string): Promise<number> {
+  const result = await tx.execute<{ n: number }>(sql`
+    UPDATE gate_sessions
+       SET code_failures = CASE WHEN code_failures_since > now() - interval '10 minutes' THEN code_failures + 1 ELSE 1 END,
+           code_failures_since = CASE WHEN code_failures_since > now() - interval '10 minutes' THEN code_failures_since ELSE now() END
+     WHERE id = ${id}
+    RETURNING code_failures AS n`);
+  return result.rows[0]?.n ?? 0;
+}
+
+/** Wrong device codes of the last 10 minutes. */
+export async function recentCodeFailures(tx: ControlTx, id: string): Promise<number> {
+  const [row] = await tx
+    .select({ n: sql<number>`CASE WHEN ${gateSessions.codeFailuresSince} > now() - interval '10 minutes' THEN ${gateSessions.codeFailures} ELSE 0 END` })
+    .from(gateSessions)
+    .where(eq(gateSessions.id, id));
+  return row?.n ?? 0;
+}
+
+/** A token row's end reason and whether it has expired, live or not. */
+export async function tokenEnding(tx: ControlTx, jti: string): Promise<{ reason: string | null; expired: boolean } | undefined> {
+  const [row] = await tx
+    .select({ reason: gateSessions.endedReason, expired: sql<boolean>`${gateSessions.expiresAt} <= now()` })
+    .from(gateSessions)
+    .where(and(eq(gateSessions.id, jti), eq(gateSessions.kind, 'token')));
+  return row;
+}
+
+/**
+ * Moves a due refresh `refreshSeconds` ahead for this caller only; its sealed refresh token, or
+ * undefined when the session is ended or the refresh is not due (another request claimed it).
+ */
+export async function claimDueRefresh(tx: ControlTx, id: string, refreshSeconds: number): Promise<{ refreshToken: string | null } | undefined> {
+  const [row] = await tx
+    .update(gateSessions)
+    .set({ refreshDueAt: sql`now() + make_interval(secs => ${refreshSeconds})` })
+    .where(and(eq(gateSessions.id, id), isNull(gateSessions.endedAt), lt(gateSessions.refreshDueAt, sql`now()`)))
+    .returning({ refreshToken: gateSessions.refreshToken });
+  return row;
+}
+
+export async function refreshDueNow(tx: ControlTx, id: string): Promise<void> {
+  await tx.update(gateSessions).set({ refreshDueAt: sql`now()` }).where(eq(gateSessions.id, id));
+}
+
+/** What the issuer said at a refresh; a new sealed refresh token when it rotated one. */
+export async function updateSessionIdentity(tx: ControlTx, id: string, identity: SessionIdentityColumns, sealedRefreshToken?: string): Promise<void> {
+  await tx
+    .update(gateSessions)
+    .set({ ...identity, ...(sealedRefreshToken ? { refreshToken: sealedRefreshToken } : {}) })
+    .where(eq(gateSessions.id, id));
+}
+
+/** A live session, locked for ending it. */
+export async function lockLiveSession(tx: ControlTx, id: string): Promise<{ username: string; refreshToken: string | null } | undefined> {
+  const [row] = await tx
+    .select({ username: gateSessions.username, refreshToken: gateSessions.refreshToken })
+    .from(gateSessions)
+    .where(and(eq(gateSessions.id, id), isNull(gateSessions.endedAt)))
+    .for('update');
+  return row;
+}
+
+/** Ends one session (dropping its refresh token) and the live tokens minted through it. */
+export async function endSessionAndTokens(tx: ControlTx, id: string, reason: string): Promise<void> {
+  await tx.update(gateSessions).set({ endedAt: sql`now()`, endedReason: reason, refreshToken: null }).where(eq(gateSessions.id, id));
+  await tx
+    .update(gateSessions)
+    .set({ endedAt: sql`now()`, endedReason: reason })
+    .where(and(eq(gateSessions.parentId, id), isNull(gateSessions.endedAt)));
+}
+
+/** Ends every live session of a person but `except`; their ids. */
+export async function endLiveSessionsOf(tx: ControlTx, username: string, reason: string, except?: string): Promise<string[]> {
+  const rows = await tx
+    .update(gateSessions)
+    .set({ endedAt: sql`now()`, endedReason: reason, refreshToken: null })
+    .where(and(eq(gateSessions.username, username), isNull(gateSessions.endedAt), except ? ne(gateSessions.id, except) : undefined))
+    .returning({ id: gateSessions.id });
+  return rows.map((r) => r.id);
+}
+
+// --- Token signing keys ------------------------------------------------------------------------
+
+/** The newest key that signs (not retired), and whether it is older than `rotateAfterSeconds`. */
+export async function newestSigningKey(tx: ControlTx, rotateAfterSeconds: number): Promise<{ kid: string; privateJwk: string; old: boolean } | undefined> {
+  const [row] = await tx
+    .select({
+      kid: tokenSigningKeys.kid,
+      privateJwk: tokenSigningKeys.privateJwk,
+      old: sql<boolean>`${tokenSigningKeys.createdAt} < now() - make_interval(secs => ${rotateAfterSeconds})`,
+    })
+    .from(tokenSigningKeys)
+    .where(isNull(tokenSigningKeys.retireAt))
+    .orderBy(desc(tokenSigningKeys.createdAt))
+    .limit(1);
+  return row;
+}
+
+/** Keys that still verify: the signing one and those not retired yet. */
+export function verifyingKeys(tx: ControlTx): Promise<{ kid: string; publicJwk: Record<string, unknown> }[]> {
+  return tx
+    .select({ kid: tokenSigningKeys.kid, publicJwk: tokenSigningKeys.publicJwk })
+    .from(tokenSigningKeys)
+    .where(or(isNull(tokenSigningKeys.retireAt), gt(tokenSigningKeys.retireAt, sql`now()`)));
+}
+
+/** Retires the signing key(s) after `graceSeconds` and adds the new one, in one transaction. */
+export async function rotateSigningKey(db: ControlDb, k: { kid: string; publicJwk: Record<string, unknown>; sealedPrivateJwk: string; graceSeconds: number }): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx
+      .update(tokenSigningKeys)
+      .set({ retireAt: sql`now() + make_interval(secs => ${k.graceSeconds})` })
+      .where(isNull(tokenSigningKeys.retireAt));
+    await tx.insert(tokenSigningKeys).values({ kid: k.kid, publicJwk: k.publicJwk, privateJwk: k.sealedPrivateJwk });
+  });
+}
+
+// --- CLI sign-ins --------------------------------------------------------------------------------
+
+/** Device sign-ins started in the last minute, all callers together. */
+export async function deviceStartsLastMinute(tx: ControlTx): Promise<number> {
+  const [row] = await tx
+    .select({ n: count() })
+    .from(cliLogins)
+    .where(and(eq(cliLogins.kind, 'device'), gt(cliLogins.createdAt, sql`now() - interval '1 minute'`)));
+  return row?.n ?? 0;
+}
+
+/** A pending device sign-in; false when its user code clashes with a pending one. */
+export async function insertDeviceLogin(tx: ControlTx, d: { id: string; userCode: string; clientName: string; ttlSeconds: number }): Promise<boolean> {
+  const inserted = await tx
+    .insert(cliLogins)
+    .values({ id: d.id, kind: 'device', userCode: d.userCode, clientName: d.clientName, expiresAt: sql`now() + make_interval(secs => ${d.ttlSeconds})` })
+    .onConflictDoNothing()
+    .returning({ id: cliLogins.id });
+  return inserted.length > 0;
+}
+
+/** A pending, unexpired device sign-in by its (normalized) user code. */
+export async function pendingDeviceLogin(tx: ControlTx, userCode: string): Promise<{ clientName: string | null; requestedAt: Date; minutesAgo: number } | undefined> {
+  const [row] = await tx
+    .select({
+      clientName: cliLogins.clientName,
+      requestedAt: cliLogins.createdAt,
+      minutesAgo: sql<number>`floor(extract(epoch FROM now() - ${cliLogins.createdAt}) / 60)::int`,
+    })
+    .from(cliLogins)
+    .where(and(eq(cliLogins.userCode, userCode), eq(cliLogins.status, 'pending'), gt(cliLogins.expiresAt, sql`now()`)));
+  return row;
+}
+
+/** Decides a pending, unexpired device sign-in; undefined when there is none with that code. */
+export async function decideDeviceLogin(tx: ControlTx, userCode: string, status: 'approved' | 'denied', sessionId: string): Promise<{ clientName: string | null } | undefined> {
+  const [row] = await tx
+    .update(cliLogins)
+    .set({ status, sessionId })
+    .where(and(eq(cliLogins.kind, 'device'), eq(cliLogins.userCode, userCode), eq(cliLogins.status, 'pending'), gt(cliLogins.expiresAt, sql`now()`)))
+    .returning({ clientName: cliLogins.clientName });
+  return row;
+}
+
+export async function insertLoopbackLogin(
+  tx: ControlTx,
+  l: { id: string; codeChallenge: string; redirectUri: string; clientName: string; sessionId: string; ttlSeconds: number },
+): Promise<void> {
+  await tx.insert(cliLogins).values({
+    id: l.id,
+    kind: 'loopback',
+    codeChallenge: l.codeChallenge,
+    redirectUri: l.redirectUri,
+    clientName: l.clientName,
+    status: 'approved',
+    sessionId: l.sessionId,
+    expiresAt: sql`now() + make_interval(secs => ${l.ttlSeconds})`,
+  });
+}
+
+/** Uses an approved, unexpired loopback code once; what it was bound to, or undefined. */
+export async function useLoopbackLogin(
+  tx: ControlTx,
+  id: string,
+): Promise<{ challenge: string | null; redirectUri: string | null; sessionId: string | null; clientName: string | null } | undefined> {
+  const [row] = await tx
+    .update(cliLogins)
+    .set({ status: 'used' })
+    .where(and(eq(cliLogins.id, id), eq(cliLogins.kind, 'loopback'), eq(cliLogins.status, 'approved'), gt(cliLogins.expiresAt, sql`now()`)))
+    .returning({ challenge: cliLogins.codeChallenge, redirectUri: cliLogins.redirectUri, sessionId: cliLogins.sessionId, clientName: cliLogins.clientName });
+  return row;
+}
+
+export interface DevicePoll {
+  status: string;
+  expired: boolean;
+  /** The previous poll was less than `pollSeconds` (minus a little slack) ago. */
+  tooSoon: boolean;
+  sessionId: string | null;
+  clientName: string | null;
+}
+
+/** Records a poll of a device sign-in and says what it found (RETURNING reads the previous poll time). */
+export async function pollDeviceLogin(tx: ControlTx, id: string, pollSeconds: number): Promise<DevicePoll | undefined> {
+  const result = await tx.execute<{ status: string; expired: boolean; too_soon: boolean | null; session_id: string | null; client_name: string | null }>(sql`
+    WITH before AS (SELECT last_poll_at FROM cli_logins WHERE id = ${id} AND kind = 'device')
+    UPDATE cli_logins SET last_poll_at = now()
+     WHERE id = ${id} AND kind = 'device'
+    RETURNING status, expires_at <= now() AS expired,
+              (SELECT last_poll_at FROM before) > now() - make_interval(secs => ${pollSeconds}) + interval '200 milliseconds' AS too_soon,
+              session_id, client_name`);
+  const row = result.rows[0];
+  if (!row) return undefined;
+  return { status: row.status, expired: row.expired, tooSoon: row.too_soon === true, sessionId: row.session_id, clientName: row.client_name };
+}
+
+/** Marks an approved device sign-in used; false when it was used already. */
+export async function useApprovedDeviceLogin(tx: ControlTx, id: string): Promise<boolean> {
+  const rows = await tx
+    .update(cliLogins)
+    .set({ status: 'used' })
+    .where(and(eq(cliLogins.id, id), eq(cliLogins.status, 'approved')))
+    .returning({ id: cliLogins.id });
+  return rows.length > 0;
+}
