@@ -32,6 +32,8 @@ import { requestWebRoutes } from './web/request-routes.js';
 import { WebhookDispatcher } from './notify/dispatcher.js';
 import type { AppEnv, Services } from './types.js';
 import { auditWebRoutes } from './web/audit-routes.js';
+import { subjectApiRoutes } from './api/subject-routes.js';
+import { subjectWebRoutes } from './web/subject-routes.js';
 import { ErrorPage } from './web/pages.js';
 import { webRoutes } from './web/routes.js';
 import { adminWebRoutes } from './web/admin-routes.js';
@@ -202,7 +204,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   // Mount further /api sub-apps on `api` (api.route(...)) before serveApi.
   const api = apiApp({ config, policy, controlPool: deps.controlPool, chain });
   api.route('/', cliApiRoutes(config));
+  api.route('/audit', subjectApiRoutes({ controlPool: deps.controlPool, warehousePool: deps.warehousePool, policy, rolePrefix: config.rolePrefix }));
   serveApi(app, api, config);
+  app.route('/audit/subjects', subjectWebRoutes(config, { controlPool: deps.controlPool, warehousePool: deps.warehousePool, policy }));
   app.route('/audit', auditWebRoutes(config, { controlPool: deps.controlPool, warehousePool: deps.warehousePool, piiAuditRole: services.provisioner.roles.piiAudit, piiSchemas: policy.tiers.pii.schemas, chain }));
   app.route('/', requestWebRoutes(config, policy));
   app.route('/cli', cliWebRoutes(config, policy));

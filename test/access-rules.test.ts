@@ -48,6 +48,7 @@ const expected: Record<Action, string> = {
   'admin.read': '        401   F        F         F      F        F       F        ok    ok',
   'admin.sessions.end': '401   F        F         F      F        F       F        ok    ok',
   'audit.read': '        401   F        F         F      F        ok      ok       F     F',
+  'audit.subjects': '    401   F        F         F      F        ok      ok       F     F',
   'cli.login': '         401   NA       AR        ok     ok       ok      ok       ok    ok',
 };
 const short: Record<string, string> = { not_admitted: 'NA', agreement_required: 'AR', forbidden: 'F', unauthenticated: '401' };
@@ -69,7 +70,7 @@ describe('the rule table', () => {
 
   test('the refusals of privileged actions are the ones on the access log', () => {
     const recorded = (Object.keys(actions) as Action[]).filter((a) => actions[a].recorded).sort();
-    expect(recorded).toEqual(['admin.read', 'admin.sessions.end', 'approvals.read', 'audit.read', 'credentials.issue', 'grants.revoke', 'requests.create', 'requests.review']);
+    expect(recorded).toEqual(['admin.read', 'admin.sessions.end', 'approvals.read', 'audit.read', 'audit.subjects', 'credentials.issue', 'grants.revoke', 'requests.create', 'requests.review']);
   });
 
   test('refusals say why in the words the pages and the API have always used', () => {

@@ -31,6 +31,7 @@ const badgeClass: Record<string, string> = {
   'gate.refused': 'a-bad',
   'access.denied': 'a-bad',
   'request.refused': 'a-bad',
+  'alert.raised': 'a-bad',
 };
 
 export function ActionBadge(props: { action: string }) {
@@ -135,6 +136,8 @@ function QuickFilters() {
   const today = new Date().toISOString().slice(0, 10);
   const items: [string, Record<string, string>][] = [
     ['PII reads', { action: 'pii.read' }],
+    ['Alerts', { action: 'alert.raised' }],
+    ['Data-subject reports', { action: 'subject.report' }],
     ['Refused sign-ins', { action: 'gate.refused' }],
     ['Refused access', { action: 'access.denied' }],
     ['Credentials issued', { action: 'credential.issued' }],
@@ -430,6 +433,12 @@ export function AuditListPage(ctx: PageContext & AuditListProps) {
     <Layout {...ctx}>
       <h1>Access log</h1>
       <PgauditNotice status={ctx.pgaudit} />
+      <p>
+        <a href="/audit/subjects" id="subject-report-link">
+          Data-subject report
+        </a>
+        : who could and who did read one person's PII.
+      </p>
       <div class="overview">
         <div>
           <ChainStatusCard chain={ctx.chain} />
@@ -513,6 +522,11 @@ export function EventPageView(ctx: PageContext & { detail: EventDetail; pgaudit:
         </dl>
         <h2 class="mt">Details</h2>
         <pre id="event-details">{JSON.stringify(e.details, null, 2)}</pre>
+        {e.action === 'alert.raised' && typeof e.details.readEventId === 'number' && (
+          <p id="alert-read">
+            The statement this alert is about: <a href={`/audit/events/${e.details.readEventId}`}>event #{e.details.readEventId}</a>.
+          </p>
+        )}
       </div>
       {denials && (
         <div class="card" id="denial-count">
