@@ -55,7 +55,7 @@ export async function prepareDatabases(o: PrepareOptions): Promise<{ controlUrl:
   await withClient(urlWith(o.superuserUrl, o.warehouseDatabase), async (c) => {
     if (o.demo && !(await demoWarehouseLoaded(c))) {
       log(`Generating the demo warehouse (${o.demo.messages.toLocaleString('en')} messages)...`);
-      const summary = await loadDemoWarehouse(c, o.demo);
+      const summary = await loadDemoWarehouse(c, { ...o.demo, policy: o.policy });
       log(`Demo warehouse ready: ${summary.messages.toLocaleString('en')} messages, ${summary.users} users, in ${summary.seconds.toFixed(1)} s.`);
     }
     const { rows } = await c.query<{ v: string; me: string; preload: string }>(
