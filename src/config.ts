@@ -30,6 +30,9 @@ const envSchema = z
     OIDC_GROUPS_CLAIM: z.string().min(1).default('groups'),
     /** Where identity claims come from: UserInfo (works with every issuer, Ipsilon needs it) or the ID token only. */
     OIDC_CLAIMS_SOURCE: z.enum(['userinfo', 'id_token']).default('userinfo'),
+    // The issuer's own sign-out page, offered after signing out of the gate when the issuer has no
+    // end_session_endpoint (Ipsilon: https://id.fedoraproject.org/logout).
+    OIDC_LOGOUT_URL: httpUrl.optional(),
     SESSION_SECRET: z.string().min(32, 'at least 32 characters').optional(),
     /** Lifetime of gate tokens for the CLI and scripts, seconds (at most 12 hours). */
     GATE_TOKEN_TTL_SECONDS: z.coerce.number().int().min(300).max(43_200).default(43_200),
@@ -90,6 +93,9 @@ const envSchema = z
 
 export type Env = z.infer<typeof envSchema>;
 
+/** Every setting the gate reads (the deploy test checks manifests against it: a typo is no setting). */
+export const settingNames: readonly string[] = Object.keys(envSchema.shape);
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -132,6 +138,8 @@ export interface AppConfig {
     groupsClaim: string;
     /** Default 'userinfo': claims from UserInfo merged over the ID token's. */
     claimsSource?: 'userinfo' | 'id_token';
+    /** The issuer's own sign-out page, for issuers without an end_session_endpoint (Ipsilon). */
+    logoutUrl?: string;
   };
   /** Where analysts point psql: the warehouse as seen from their machines. */
   analystDb: { host: string; port: number; database: string };
@@ -178,6 +186,7 @@ export function externalAppConfig(env: Env): { config: AppConfig; controlUrl: st
         usernameClaim: env.OIDC_USERNAME_CLAIM,
         groupsClaim: env.OIDC_GROUPS_CLAIM,
         claimsSource: env.OIDC_CLAIMS_SOURCE,
+        ...(env.OIDC_LOGOUT_URL ? { logoutUrl: env.OIDC_LOGOUT_URL } : {}),
       },
       analystDb: analystTarget(env, warehouseUrl),
       webhook: webhookConfig(env),
