@@ -169,3 +169,17 @@ describe('Containerfile (linted: no image can be built here)', () => {
     for (const l of lines.filter((x) => /^(ENV|ARG) /.test(x))) expect(l).not.toMatch(/SECRET|PASSWORD|TOKEN|DATABASE_URL/);
   });
 });
+
+describe('deploy/grafana', () => {
+  test('the dashboard queries only metrics the gate exports, and shows each family the gate exports', () => {
+    const dashboard = JSON.parse(readFileSync(path.resolve('deploy/grafana/fdwg-access-gate.json'), 'utf8')) as { panels: { targets?: { expr: string }[] }[] };
+    const exprs = dashboard.panels.flatMap((p) => p.targets ?? []).map((t) => t.expr);
+    const queried = new Set(exprs.flatMap((e) => e.match(/\bfdwg_[a-z_]+/g) ?? []).map((n) => n.replace(/_(bucket|count|sum)$/, '')));
+    const source = readdirSync(path.resolve('src/metrics')).map((f) => readFileSync(path.resolve('src/metrics', f), 'utf8')).join('\n');
+    const exported = new Set(source.match(/'fdwg_[a-z_]+'/g)!.map((n) => n.slice(1, -1)));
+    expect([...queried].filter((n) => !exported.has(n))).toEqual([]);
+    // Families for operators' eyes; the per-action audit counter and run durations are for ad-hoc queries.
+    const adHoc = ['fdwg_audit_events_total', 'fdwg_background_run_duration_seconds', 'fdwg_reconcile_changes_total', 'fdwg_reconcile_skips_audited_total'];
+    expect([...exported].filter((n) => !queried.has(n) && !adHoc.includes(n))).toEqual([]);
+  });
+});
