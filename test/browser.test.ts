@@ -307,13 +307,18 @@ describe('an admitted analyst (alice) in the browser', () => {
     );
   });
 
-  test('signing out ends the session at the issuer too', async () => {
+  test('signing out ends the gate session and offers Fedora Accounts\' own sign-out (Ipsilon has no end_session_endpoint)', async () => {
     await page.goto(gate.url);
     await page.locator('header').getByText('Signed in as alice').waitFor();
     await submit(page, page.locator('header').getByRole('button', { name: 'Sign out' }), '/auth/logout', 303);
-    await page.waitForURL(`${gate.url}/`);
+    await page.waitForURL(`${gate.url}/?done=signed-out`);
     await page.getByRole('link', { name: 'Sign in with Fedora Accounts' }).waitFor();
     expect(await page.locator('header').getByText('Signed in as').count()).toBe(0);
+    expect(await page.getByRole('status').textContent()).toContain('may still have you signed in');
+
+    // The issuer's own page signs the browser out there (auto-submitted, then "Signed out").
+    await page.getByRole('link', { name: 'Sign out of Fedora Accounts' }).click();
+    await page.getByRole('heading', { name: 'Signed out' }).waitFor();
 
     // Signing in again needs the password again: no silent sign-in from an issuer session.
     await page.goto(`${gate.url}/auth/login`);

@@ -74,6 +74,8 @@ beforeAll(async () => {
       },
     ],
     accounts: demoAccounts,
+    // RP-initiated logout and revocation (other issuers) are tested here; Ipsilon's shape below.
+    logout: 'rp-initiated',
   });
   const res = await fetch(`${issuer.issuer}/.well-known/openid-configuration`);
   expect(res.status).toBe(200);
@@ -430,6 +432,25 @@ describe('dev OIDC issuer', () => {
     expect(info.status).toBe(400);
     expect(info.headers.get('www-authenticate')).toBeNull();
     expect(await info.json()).toEqual({ error: 'invalid_token' });
+  });
+
+  test('as at Ipsilon (the default), discovery lists no end_session_endpoint and no revocation_endpoint; the issuer\'s own /logout page signs out', async () => {
+    const ipsilon = await startDevIssuer({ port: await freePort(), clients: [], accounts: demoAccounts });
+    try {
+      const d = (await (await fetch(`${ipsilon.issuer}/.well-known/openid-configuration`)).json()) as Partial<Discovery>;
+      expect(d.userinfo_endpoint).toBeTruthy();
+      expect(d.end_session_endpoint).toBeUndefined();
+      expect(d.revocation_endpoint).toBeUndefined();
+      expect(ipsilon.logoutUrl).toBe(`${ipsilon.issuer}/logout`);
+      const browser = new HttpSession();
+      const page = await browser.follow(ipsilon.logoutUrl);
+      expect(page.res.status).toBe(200);
+      const html = await page.res.text();
+      expect(formAction(html)).toBe(`${ipsilon.issuer}/session/end/confirm`);
+      expect(hiddenInputs(html).logout).toBe('yes');
+    } finally {
+      await ipsilon.close();
+    }
   });
 
   test('close() returns promptly even with keep-alive connections open', async () => {

@@ -270,15 +270,33 @@ describe('sign-out', () => {
     expect(refused.status).toBe(403);
   });
 
-  test('ends the gate session and the issuer session', async () => {
+  test('at Ipsilon (no end_session_endpoint): ends the gate session, and the start page says Fedora may still remember you, with its sign-out link', async () => {
     const s = new HttpSession();
     const { res } = await signIn(s, gate.url, 'alice', 'alice-demo');
     const csrf = formField(await res.text(), '_csrf')!;
     const out = await postForm(s, `${gate.url}/auth/logout`, { _csrf: csrf });
     expect(out.status).toBe(303);
+    expect(out.headers.get('location')).toBe(`${gate.url}/?done=signed-out`);
+    expect(s.cookie('localhost', SESSION_COOKIE)).toBeUndefined();
+    expect((await s.request(`${gate.url}/api/me`)).status).toBe(401);
+    const landing = await (await s.request(out.headers.get('location')!)).text();
+    expect(landing).toContain('You are signed out of the gate.');
+    expect(landing).toContain(`href="${gate.issuer.logoutUrl}"`);
+    // The truth at Fedora: the issuer session outlives the gate's, so signing in again is silent...
+    const again = await s.follow(`${gate.url}/auth/login`);
+    expect(again.url.toString()).toBe(`${gate.url}/`);
+    expect((await s.request(`${gate.url}/api/me`)).status).toBe(200);
+  });
+
+  test('with an issuer that offers end_session_endpoint (not Ipsilon): ends the gate session and the issuer session', async () => {
+    const s = new HttpSession();
+    const { res } = await signIn(s, kind.url, 'alice', 'alice-demo');
+    const csrf = formField(await res.text(), '_csrf')!;
+    const out = await postForm(s, `${kind.url}/auth/logout`, { _csrf: csrf });
+    expect(out.status).toBe(303);
     const location = new URL(out.headers.get('location')!);
-    expect(location.origin).toBe(new URL(gate.issuer.issuer).origin);
-    expect(location.searchParams.get('post_logout_redirect_uri')).toBe(`${gate.url}/`);
+    expect(location.origin).toBe(new URL(kind.issuer.issuer).origin);
+    expect(location.searchParams.get('post_logout_redirect_uri')).toBe(`${kind.url}/`);
     expect(s.cookie('localhost', SESSION_COOKIE)).toBeUndefined();
 
     // Walk the issuer's end-session page the way the browser's auto-submit would.
@@ -289,13 +307,13 @@ describe('sign-out', () => {
       [...html.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]),
     );
     const done = await s.postForm(new URL(action!.replace(/&amp;/g, '&'), endPage.url), { ...fields, logout: 'yes' });
-    expect(done.url.toString()).toBe(`${gate.url}/`);
+    expect(done.url.toString()).toBe(`${kind.url}/`);
 
-    const api = await s.request(`${gate.url}/api/me`);
+    const api = await s.request(`${kind.url}/api/me`);
     expect(api.status).toBe(401);
     // Signing in again needs the password: the issuer session is gone too.
-    const again = await s.follow(`${gate.url}/auth/login`);
-    expect(new URL(again.url).origin).toBe(new URL(gate.issuer.issuer).origin);
+    const again = await s.follow(`${kind.url}/auth/login`);
+    expect(new URL(again.url).origin).toBe(new URL(kind.issuer.issuer).origin);
     expect(await again.res.text()).toMatch(/name="password"/);
   });
 });

@@ -277,7 +277,8 @@ export function createOidc(config: AppConfig) {
   /**
    * Ends the gate session (the row, so every copy of the cookie stops working), revokes the
    * refresh token where the issuer can, and returns where the browser should go next: the
-   * issuer's end_session_endpoint when it has one, so that signing out really signs out.
+   * issuer's end_session_endpoint when it has one, so that signing out really signs out; else
+   * (Ipsilon has none) the start page, which says the issuer may still remember the person.
    */
   async function logout(c: Context<AppEnv>, identity: Identity): Promise<string> {
     deleteCookie(c, SESSION_COOKIE, { path: '/' });
@@ -289,7 +290,7 @@ export function createOidc(config: AppConfig) {
       await oauth2.revocationRequest(as, client, ended.refreshToken, { signal: timeout }).catch(() => undefined);
     }
     const home = `${config.publicUrl}/`;
-    if (!as?.end_session_endpoint) return home;
+    if (!as?.end_session_endpoint) return `${home}?done=signed-out`;
     const url = new URL(as.end_session_endpoint);
     url.searchParams.set('client_id', oidc.clientId);
     url.searchParams.set('post_logout_redirect_uri', home);
@@ -306,6 +307,16 @@ export function createOidc(config: AppConfig) {
   }
 
   return { setup, loadIdentity, login, callback, logout, ping, issuerOrigin: new URL(oidc.issuer).origin };
+}
+
+/**
+ * The admission facts came with the session row (one statement per request): the access guard
+ * answers from them instead of asking the control database again in the same request.
+ */
+function admissionRead(c: Context<AppEnv>, session: LiveSession): void {
+  const gate = c.get('services').gate;
+  const status = gate.statusFrom(session.identity, session.admission);
+  c.set('access', { standing: status.standing, status: Promise.resolve(status) });
 }
 
 const isLocalPath = (path: string) => path.startsWith('/') && !path.startsWith('//') && !path.includes('\\');

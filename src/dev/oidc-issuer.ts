@@ -13,8 +13,11 @@
 //   unknown bearer token at UserInfo is HTTP 400 `invalid_token` with no WWW-Authenticate.
 // `claimsInIdToken` and `userinfo: 'live'` give the kinder shape of other issuers (Keycloak and
 // most others): scope claims in the ID token too, UserInfo read afresh at each call.
-// Also: a real username/password login page for the demo accounts, automatic consent, and
-// RP-initiated logout that ends at the client's post_logout_redirect_uri.
+// - discovery offers no end_session_endpoint and no revocation_endpoint (Ipsilon's
+//   `wellknown_openid_configuration` lists neither): a client cannot end the person's issuer
+//   session; the person signs out at the issuer's own page (Ipsilon's `/logout`, here `logoutUrl`).
+// Also: a real username/password login page for the demo accounts, automatic consent, and, with
+// `logout: 'rp-initiated'` (other issuers), RP-initiated logout and token revocation in discovery.
 //
 // Built on `oidc-provider` (v9, Koa). Everything is kept in memory and regenerated at each start
 // (signing key, cookie keys, sessions, grants), so restarting the issuer logs everyone out.
@@ -45,11 +48,18 @@ export interface DevIssuerOptions {
   claimsInIdToken?: boolean;
   /** 'snapshot' (Ipsilon, default): UserInfo says what was true at the authorization; 'live': now. */
   userinfo?: 'snapshot' | 'live';
+  /**
+   * 'ipsilon' (default unless claimsInIdToken): no end_session or revocation endpoint in discovery,
+   * only the issuer's own sign-out page; 'rp-initiated': both advertised (Keycloak and most others).
+   */
+  logout?: 'ipsilon' | 'rp-initiated';
 }
 
 export interface DevIssuer {
   /** Issuer identifier, e.g. http://localhost:8788 (no trailing slash). */
   issuer: string;
+  /** The issuer's own sign-out page (Ipsilon's `/logout`): ends the person's issuer session. */
+  logoutUrl: string;
   close(): Promise<void>;
   /** Replaces an account's groups: seen at the next sign-in (snapshot) or next UserInfo call (live). */
   setAccountGroups(username: string, groups: string[]): void;
@@ -425,6 +435,7 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
   const accountList = () => [...accountsById.values()];
 
   const ipsilonLike = !opts.claimsInIdToken;
+  const rpLogout = (opts.logout ?? (ipsilonLike ? 'ipsilon' : 'rp-initiated')) === 'rp-initiated';
   // Claims as they were at each grant's last authorization (Ipsilon's userinfo snapshot).
   const snapshots = new Map<string, Record<string, unknown>>();
   const grantsByAccount = new Map<string, Set<string>>();
@@ -543,6 +554,17 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
   };
 
   const provider = new Provider(issuer, configuration);
+  if (!rpLogout) {
+    // Ipsilon's discovery lists neither endpoint; the issuer's own page (/logout) still signs out.
+    provider.use(async (ctx, next) => {
+      await next();
+      const body = ctx.body as Record<string, unknown> | undefined;
+      if (ctx.path === '/.well-known/openid-configuration' && body && typeof body === 'object') {
+        delete body.end_session_endpoint;
+        delete body.revocation_endpoint;
+      }
+    });
+  }
   if (ipsilonLike) {
     // Ipsilon's refresh answer is access_token, token_type, refresh_token, expires_in: no ID token.
     provider.use(async (ctx, next) => {
@@ -675,6 +697,11 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
       res.end(JSON.stringify({ sub: subjectFor('mallory'), nickname: 'mallory', groups: ['fdwg', 'fdwg-admins'] }));
       return;
     }
+    if (path === '/logout') {
+      // The issuer's own sign-out page: oidc-provider's end-session page, without a client.
+      res.writeHead(302, { location: '/session/end' }).end();
+      return;
+    }
     const match = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|abort))?$/.exec(path);
     if (!match) {
       void providerHandler(req, res);
@@ -714,6 +741,7 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
   let closing: Promise<void> | undefined;
   return {
     issuer,
+    logoutUrl: `${issuer}/logout`,
     close() {
       closing ??= new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

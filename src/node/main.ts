@@ -95,6 +95,7 @@ async function embeddedRuntime(env: Env, policy: Policy): Promise<Runtime> {
       tokenTtlSeconds: env.GATE_TOKEN_TTL_SECONDS,
       oidc: {
         issuer: issuer.issuer,
+        logoutUrl: issuer.logoutUrl,
         clientId,
         clientSecret: secrets.oidcClientSecret,
         scopes: env.OIDC_SCOPES,

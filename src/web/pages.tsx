@@ -17,9 +17,26 @@ function Check(props: { ok: boolean; children: unknown }) {
   );
 }
 
-export function LandingPage(ctx: PageContext) {
+export function LandingPage(ctx: PageContext & { signedOut?: { issuerLogoutUrl?: string } }) {
   return (
     <Layout {...ctx}>
+      {ctx.signedOut && (
+        <div class="card" role="status">
+          <p>
+            <span class="ok">You are signed out of the gate.</span>
+          </p>
+          {/* Ipsilon offers clients no end_session_endpoint: its session outlives ours. */}
+          <p>
+            Fedora Accounts may still have you signed in on this browser, so signing in here again would not ask for your
+            password. On a shared computer, sign out there too.
+          </p>
+          {ctx.signedOut.issuerLogoutUrl && (
+            <a class="button secondary" href={ctx.signedOut.issuerLogoutUrl}>
+              Sign out of Fedora Accounts
+            </a>
+          )}
+        </div>
+      )}
       <div class="card">
         <h1>Access to the FDWG Datanommer warehouse</h1>
         <p>

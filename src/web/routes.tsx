@@ -24,7 +24,10 @@ export function webRoutes(config: AppConfig, policy: Policy, oidc: Oidc) {
 
   web.get('/', guard('home.read', { refused: notAdmittedPage(config, policy) }), async (c) => {
     const identity = c.get('identity');
-    if (!identity) return c.html(<LandingPage {...await page(c, 'Welcome')} />);
+    if (!identity) {
+      const signedOut = c.req.query('done') === 'signed-out' ? { issuerLogoutUrl: config.oidc.logoutUrl } : undefined;
+      return c.html(<LandingPage {...await page(c, 'Welcome')} signedOut={signedOut} />);
+    }
     const { credentials, requests } = c.get('services');
     const status = await statusHere(c);
     const [lease, piiGrants] = status.analyst

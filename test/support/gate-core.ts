@@ -98,6 +98,7 @@ export async function startGateOn(superuserUrl: string, opts: GateOptions = {}):
     sessionSecret: `session-${uniqueSuffix()}-${uniqueSuffix()}-${uniqueSuffix()}-${uniqueSuffix()}`,
     oidc: {
       issuer: issuer.issuer,
+      logoutUrl: issuer.logoutUrl,
       clientId,
       clientSecret,
       scopes: FEDORA_SCOPES,
