@@ -26,15 +26,7 @@ const isoUtc = (column: AnyColumn | SQL) =>
 const CHAIN_LOCK = 0x46445747; // "FDWG"
 
 /** An event's stored fields as log.ts normalised them, with the canonical text between `at` and `prev_hash`. */
-export interface StoredEvent {
-  actor: string;
-  subject: string | null;
-  action: string;
-  requestId: number | null;
-  dataset: string | null;
-  details: Record<string, unknown>;
-  middle: string;
-}
+export type StoredEvent = Pick<AuditRecord, 'actor' | 'subject' | 'action' | 'requestId' | 'dataset' | 'details'> & { middle: string };
 
 /** One round trip: the function takes the chain lock, stamps `at`, links and hashes the row. Its id. */
 export async function insertEvent(tx: ControlTx, f: StoredEvent): Promise<number> {

@@ -6,7 +6,7 @@
 //   client.query(copy); // a checked-out client: the query text is sent as is, without parameters
 //   await copy.done;    // rejects with the server's error, or the first error onLine threw
 //
-// Used by the access log's chain walk (src/audit/verify.ts).
+// Used by the access log's chain walk (src/audit/verify.ts, its batches in src/audit/dal.ts).
 import type pg from 'pg';
 
 interface CopyConnection {

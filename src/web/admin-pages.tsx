@@ -5,6 +5,7 @@ import { utcSeconds } from '../time.js';
 
 export interface LastApplied {
   id: number;
+  /** ISO-8601 UTC. */
   at: string;
   actor: string;
   details: { sha256?: string; steps?: number; pending?: number; leakGuard?: string; as?: string };
