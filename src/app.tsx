@@ -59,7 +59,7 @@ export function createServices(deps: AppDeps): Services {
   const db = controlDb(deps.controlPool);
   const provisioner = new Provisioner(deps.warehousePool, deps.config.rolePrefix, deps.policy.credentials);
   const gate = new GateService(db, deps.policy, deps.config.rolePrefix);
-  const sessions = new SessionStore(db, deps.config.sessionSecret, deps.config.sessionRefreshSeconds ?? 15 * 60, SESSION_LIFETIME_SECONDS);
+  const sessions = new SessionStore(db, deps.config.sessionSecret, deps.config.sessionRefreshSeconds ?? 15 * 60, SESSION_LIFETIME_SECONDS, deps.policy.agreement.version);
   const tokens = new GateTokens(db, deps.config.sessionSecret, deps.config.publicUrl, Math.min(deps.config.tokenTtlSeconds ?? TOKEN_MAX_SECONDS, TOKEN_MAX_SECONDS));
   const requests = new PiiRequestService(db, gate, provisioner, deps.policy, deps.config.rolePrefix);
   const credentials = new CredentialService(db, gate, provisioner, deps.policy.credentials, { piiAccess: requests });

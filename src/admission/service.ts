@@ -3,6 +3,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { type Action, decide } from '../access/rules.js';
 import { standingOf } from '../access/standing.js';
 import { appendAudit } from '../audit/log.js';
+import type { AdmissionFacts } from '../auth/dal.js';
 import type { Identity, Standing } from '../auth/identity.js';
 import type { ControlDb } from '../db/client.js';
 import { agreementAcceptances, analysts } from '../db/schema.js';
@@ -23,6 +24,24 @@ export interface GateStatus {
   analyst: AnalystRecord | null;
 }
 
+/** The analyst record of a username and its acceptance of an agreement version (placeholders). */
+function statusQuery(db: ControlDb) {
+  return db
+    .select({
+      id: analysts.id,
+      username: analysts.username,
+      roleName: analysts.roleName,
+      acceptedAt: agreementAcceptances.acceptedAt,
+    })
+    .from(analysts)
+    .leftJoin(
+      agreementAcceptances,
+      and(eq(agreementAcceptances.analystId, analysts.id), eq(agreementAcceptances.version, sql.placeholder('version'))),
+    )
+    .where(eq(analysts.username, sql.placeholder('username')))
+    .prepare('gate_status');
+}
+
 export class GateService {
   // On every request that needs admission: built once, prepared once per connection.
   private readonly statusQuery;
@@ -32,20 +51,7 @@ export class GateService {
     private readonly policy: Policy,
     private readonly rolePrefix: string,
   ) {
-    this.statusQuery = db
-      .select({
-        id: analysts.id,
-        username: analysts.username,
-        roleName: analysts.roleName,
-        acceptedAt: agreementAcceptances.acceptedAt,
-      })
-      .from(analysts)
-      .leftJoin(
-        agreementAcceptances,
-        and(eq(agreementAcceptances.analystId, analysts.id), eq(agreementAcceptances.version, sql.placeholder('version'))),
-      )
-      .where(eq(analysts.username, sql.placeholder('username')))
-      .prepare('gate_status');
+    this.statusQuery = statusQuery(db);
   }
 
   /** Where the identity stands under the policy (src/access/standing.ts). */
@@ -87,16 +93,22 @@ export class GateService {
     });
   }
 
-  async status(identity: Identity): Promise<GateStatus> {
+  /** Where the identity stands and whether it is admitted; `tx` reads it inside a transaction. */
+  async status(identity: Identity, tx?: ControlDb): Promise<GateStatus> {
+    const query = tx ? statusQuery(tx) : this.statusQuery;
+    const [row] = await query.execute({ username: identity.username, version: this.policy.agreement.version });
+    return this.statusFrom(identity, { analyst: row ? { id: row.id, username: row.username, roleName: row.roleName } : null, acceptedAt: row?.acceptedAt ?? null });
+  }
+
+  /** The status from admission facts already read this request (with the session, in one statement). */
+  statusFrom(identity: Identity, facts: AdmissionFacts): GateStatus {
     const standing = this.standing(identity);
-    const version = this.policy.agreement.version;
-    const [row] = await this.statusQuery.execute({ username: identity.username, version });
-    const accepted = Boolean(row?.acceptedAt);
+    const accepted = Boolean(facts.analyst && facts.acceptedAt);
     return {
       standing,
-      agreement: { version, title: this.policy.agreement.title, accepted, acceptedAt: row?.acceptedAt?.toISOString() ?? null },
-      admitted: standing.member && accepted && Boolean(row),
-      analyst: row && standing.member ? { id: row.id, username: row.username, roleName: row.roleName } : null,
+      agreement: { version: this.policy.agreement.version, title: this.policy.agreement.title, accepted, acceptedAt: accepted ? facts.acceptedAt!.toISOString() : null },
+      admitted: standing.member && accepted,
+      analyst: facts.analyst && standing.member ? facts.analyst : null,
     };
   }
 
@@ -109,8 +121,12 @@ export class GateService {
    * The analyst record of someone admitted for `action` (its rule in src/access/rules.ts); throws
    * that rule's refusal otherwise. Routes have checked it already; this also finds the record.
    */
-  async requireAdmitted(identity: Identity, action: Extract<Action, 'credentials.issue' | 'requests.create'> = 'credentials.issue'): Promise<AnalystRecord> {
-    const s = await this.status(identity);
+  async requireAdmitted(
+    identity: Identity,
+    action: Extract<Action, 'credentials.issue' | 'requests.create'> = 'credentials.issue',
+    tx?: ControlDb,
+  ): Promise<AnalystRecord> {
+    const s = await this.status(identity, tx);
     const refusal = decide(action, { standing: s.standing, agreement: s.agreement });
     if (refusal) throw new AppError(refusal.code, refusal.message);
     if (!s.analyst) throw new AppError('not_admitted', 'Only members of the FDWG group are admitted to the warehouse.');

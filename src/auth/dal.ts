@@ -5,7 +5,7 @@
 // long, what is audited) stay in sessions.ts, tokens.ts and cli-login.ts.
 import { and, count, desc, eq, gt, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import type { ControlDb, ControlTx } from '../db/client.js';
-import { cliLogins, gateSessions, tokenSigningKeys } from '../db/schema.js';
+import { agreementAcceptances, analysts, cliLogins, gateSessions, tokenSigningKeys } from '../db/schema.js';
 
 // --- Sessions (browser and token) --------------------------------------------------------------
 
@@ -18,19 +18,30 @@ export interface SessionIdentityColumns {
   groups: string[];
 }
 
-/** A live session row as every request reads it. */
+/**
+ * What the control database says about the person's admission, read with the session: their
+ * analyst record (null when the gate has none) and when they accepted the current agreement.
+ */
+export interface AdmissionFacts {
+  analyst: { id: number; username: string; roleName: string } | null;
+  acceptedAt: Date | null;
+}
+
+/** A live session row as every request reads it, with the admission facts of its person. */
 export interface LiveSessionRow extends SessionIdentityColumns {
   id: string;
   refreshDue: boolean;
+  admission: AdmissionFacts;
 }
 
 export type SessionKind = 'browser' | 'token';
 
 /**
- * The live session of an id and kind (not ended, not expired), prepared once: it runs on every
- * authenticated request.
+ * The live session of an id and kind (not ended, not expired) and, in the same statement, its
+ * person's analyst record and acceptance of `agreementVersion`: one prepared statement answers
+ * everything an authenticated request re-checks.
  */
-export function prepareLiveSession(db: ControlDb) {
+export function prepareLiveSession(db: ControlDb, agreementVersion: string) {
   const query = db
     .select({
       id: gateSessions.id,
@@ -40,8 +51,13 @@ export function prepareLiveSession(db: ControlDb) {
       name: gateSessions.name,
       groups: gateSessions.groups,
       refreshDue: sql<boolean>`${gateSessions.refreshDueAt} <= now()`,
+      analystId: analysts.id,
+      roleName: analysts.roleName,
+      acceptedAt: agreementAcceptances.acceptedAt,
     })
     .from(gateSessions)
+    .leftJoin(analysts, eq(analysts.username, gateSessions.username))
+    .leftJoin(agreementAcceptances, and(eq(agreementAcceptances.analystId, analysts.id), eq(agreementAcceptances.version, sql.placeholder('version'))))
     .where(
       and(
         eq(gateSessions.id, sql.placeholder('id')),
@@ -50,10 +66,18 @@ export function prepareLiveSession(db: ControlDb) {
         gt(gateSessions.expiresAt, sql`now()`),
       ),
     )
-    .prepare('gate_session_load');
+    .prepare('gate_session_load_admission');
   return async (id: string, kind: SessionKind): Promise<LiveSessionRow | undefined> => {
-    const [row] = await query.execute({ id, kind });
-    return row;
+    const [row] = await query.execute({ id, kind, version: agreementVersion });
+    if (!row) return undefined;
+    const { analystId, roleName, acceptedAt, ...session } = row;
+    return {
+      ...session,
+      admission: {
+        analyst: analystId !== null && roleName !== null ? { id: analystId, username: session.username, roleName } : null,
+        acceptedAt,
+      },
+    };
   };
 }
 

@@ -184,6 +184,7 @@ export function createOidc(config: AppConfig) {
       if (!session) throw new AppError('unauthenticated', `Bearer token refused: ${await sessions.whyEnded(jti)}. Sign in again (fdwg login).`);
       c.set('identity', session.identity);
       c.set('token', { jti });
+      admissionRead(c, session);
       return next();
     }
     const token = getCookie(c, SESSION_COOKIE);
@@ -197,6 +198,8 @@ export function createOidc(config: AppConfig) {
     }
     c.set('identity', identity);
     c.set('session', identity && session ? { id: session.id } : null);
+    // A refresh may have changed who this is: then the guard reads admission afresh.
+    if (session && identity === session.identity) admissionRead(c, session);
     await next();
   });
 

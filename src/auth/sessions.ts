@@ -25,6 +25,8 @@ export interface LiveSession {
   id: string;
   identity: Identity;
   refreshDue: boolean;
+  /** The person's analyst record and agreement acceptance, read in the same statement. */
+  admission: dal.AdmissionFacts;
 }
 
 export class SessionStore {
@@ -38,10 +40,12 @@ export class SessionStore {
     private readonly refreshSeconds: number,
     /** Seconds a sign-in lasts at most, refreshes or not. */
     readonly lifetimeSeconds: number,
+    /** The agreement version in force: each load also says whether its person accepted it. */
+    agreementVersion: string,
   ) {
     // The refresh token is a bearer secret for the issuer: kept sealed.
     this.sealer = new Sealer(secret, 'session refresh token');
-    this.loadLive = dal.prepareLiveSession(db);
+    this.loadLive = dal.prepareLiveSession(db, agreementVersion);
   }
 
   /** Starts a session; returns the token for the cookie (never stored). */
@@ -111,6 +115,7 @@ export class SessionStore {
     return {
       id: row.id,
       refreshDue: row.refreshDue,
+      admission: row.admission,
       identity: { sub: row.subject, username: row.username, email: row.email, name: row.name, groups: row.groups },
     };
   }

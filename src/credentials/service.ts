@@ -1,5 +1,5 @@
 // Short-lived password credentials for an analyst's own PostgreSQL role.
-import { holdRoleChangeLock } from '../db/role-change-lock.js';
+import { inRoleChangeTransaction } from '../db/role-change-lock.js';
 import { appendAudit } from '../audit/log.js';
 import type { Identity } from '../auth/identity.js';
 import type { ControlDb } from '../db/client.js';
@@ -66,26 +66,23 @@ export class CredentialService {
 
   async issue(identity: Identity, requestedTtl?: number): Promise<IssuedCredential> {
     const ttlSeconds = Math.min(requestedTtl ?? this.policy.ttl_default, this.policy.ttl_max);
-    // PBKDF2 runs off the main thread while the admission check and role setup are on the wire.
+    // PBKDF2 runs off the main thread while the lock and the admission check are on the wire.
     const password = generatePassword();
     const verifier = scramSha256Verifier(password);
     verifier.catch(() => {});
-    const analyst = await this.gate.requireAdmitted(identity);
-    await this.provisioner.ensureAnalystRole(analyst.roleName);
     const issuedAt = this.now();
     const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000);
-    const id = await this.db.transaction(async (tx) => {
-      // Sent now, not awaited: it is first on this connection, so it runs before the statements
-      // below; the warehouse change waits for it (see role-change-lock.ts).
-      const locked = holdRoleChangeLock(tx);
-      locked.catch(() => {});
+    // The transaction's first statement takes the role-change lock (with BEGIN, one round trip);
+    // the warehouse change waits for it (see role-change-lock.ts).
+    const { id, analyst } = await inRoleChangeTransaction(this.db, async (tx) => {
+      // Standing and agreement, checked again in the transaction that records the issue.
+      const analyst = await this.gate.requireAdmitted(identity, 'credentials.issue', tx);
+      await this.provisioner.ensureAnalystRole(analyst.roleName);
       // The warehouse change runs beside the control writes and is awaited before COMMIT: if it
       // fails, the transaction rolls back and no lease or event exists; if the commit fails after
       // it, a LOGIN role without a live lease is left, whose password nobody ever saw (the
       // reconciler closes it). This keeps the password's path as short as the ALTER ROLE itself.
-      const warehouse = Promise.all([verifier, locked]).then(([v]) =>
-        this.provisioner.issue(analyst.roleName, { verifier: v, validUntil: expiresAt }),
-      );
+      const warehouse = verifier.then((v) => this.provisioner.issue(analyst.roleName, { verifier: v, validUntil: expiresAt }));
       warehouse.catch(() => {});
       // Supersede the previous lease and record the new one in one statement.
       const leaseId = await dal.supersedeAndRecord(tx, { analystId: analyst.id, roleName: analyst.roleName, issuedAt, expiresAt });
@@ -96,7 +93,7 @@ export class CredentialService {
         details: { credentialId: leaseId, role: analyst.roleName, expiresAt: expiresAt.toISOString(), ttlSeconds },
       });
       await warehouse;
-      return leaseId;
+      return { id: leaseId, analyst };
     });
     return {
       id,

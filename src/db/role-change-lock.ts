@@ -13,8 +13,10 @@
 // warehouse, so a key there (even one not shown anywhere, like the former `hashtext(...)` key) is a
 // key an analyst can hold for as long as she likes. Analysts have no CONNECT on the control database.
 import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
-import type { ControlTx } from './client.js';
+import type { ControlDb, ControlTx } from './client.js';
+import * as schema from './schema.js';
 
 // Any constants work; they only have to be the same for every gate instance on this control database.
 const ROLE_CHANGE_LOCK = 0x46445752; // "FDWR"
@@ -24,6 +26,34 @@ const RECONCILE_LOCK = 0x46445743; // "FDWC"
 /** First statement of a control transaction that changes analyst roles in the warehouse. */
 export async function holdRoleChangeLock(tx: ControlTx): Promise<void> {
   await tx.execute(sql`SELECT pg_advisory_xact_lock_shared(${ROLE_CHANGE_LOCK})`);
+}
+
+/**
+ * Runs `work` in a control transaction whose first statement takes the role-change lock shared:
+ * BEGIN and the lock travel in one round trip (one simple query of constants, no values), which
+ * matters on the paths that wait for it (a credential issue). Commits when `work` resolves and
+ * rolls back when it throws.
+ */
+export async function inRoleChangeTransaction<T>(db: ControlDb, work: (tx: ControlDb) => Promise<T>): Promise<T> {
+  // drizzle keeps the pool it was made with as $client (see controlDb).
+  const pool = (db as unknown as { $client?: Partial<pg.Pool> }).$client;
+  if (typeof pool?.totalCount !== 'number' || !pool.connect) throw new Error('a role-change transaction needs the control pool');
+  const client = await (pool as pg.Pool).connect();
+  try {
+    await client.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${ROLE_CHANGE_LOCK})`);
+    const result = await work(drizzle(client, { schema }));
+    await client.query('COMMIT');
+    client.release();
+    return result;
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK');
+      client.release();
+    } catch (rollbackFailed) {
+      client.release(rollbackFailed as Error);
+    }
+    throw err;
+  }
 }
 
 /** A session holding a lock someone waited for, as far as pg_locks and pg_stat_activity show it. */
