@@ -125,7 +125,8 @@ export async function buildTiers(o: BuildOptions): Promise<BuildSummary> {
     if (inFlight) done(await inFlight);
     await db.query(finishTiersSql(ltree));
     const through = await o.source.query<{ day: string | null }>(`SELECT max("timestamp")::date::text AS day FROM ${s}.messages`);
-    await db.query(`INSERT INTO tiers.state (layout, rotation, built_through) VALUES ($1, $2, $3)`, [
+    await db.query(`INSERT INTO tiers.state (source_schema, layout, rotation, built_through) VALUES ($1, $2, $3, $4)`, [
+      o.sourceSchema,
       `${layout.body}${layout.hypertable ? ' hypertable' : ''}`,
       rotation,
       through.rows[0]?.day ?? null,

@@ -28,6 +28,8 @@ export interface SourceRow {
   body: string | null;
   bytes: number;
   headers: JsonObject | null;
+  /** Already known to be unstorable (headers of a \COPY row that jsonb refuses). */
+  bad?: QuarantineReason;
 }
 
 export interface TierRow {
@@ -156,6 +158,7 @@ export function parseBody(body: string | null, bytes: number): { ok: true; value
 
 /** Rewrites one message; `msg` must be a fresh object (it is modified in place). */
 export function rewriteMessage(src: SourceRow, r: CompiledRules, ctx: RewriteContext): Rewritten {
+  if (src.bad) return { ok: false, reason: src.bad };
   const parsed = parseBody(src.body, src.bytes);
   if (!parsed.ok) return parsed;
   if (parsed.value === null || typeof parsed.value !== 'object' || Array.isArray(parsed.value)) return { ok: false, reason: 'not an object' };

@@ -76,6 +76,7 @@ CREATE TABLE tiers.quarantine (
 );
 CREATE TABLE tiers.state (
   one boolean PRIMARY KEY DEFAULT true CHECK (one),
+  source_schema text NOT NULL,
   layout text NOT NULL,
   rotation text NOT NULL,
   built_through date,
