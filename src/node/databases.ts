@@ -3,6 +3,8 @@
 import pg from 'pg';
 import { demoWarehouseLoaded, loadDemoWarehouse } from '../demo/warehouse.js';
 import { migrateAndGrant } from '../db/migrate.js';
+import { controlDb } from '../db/client.js';
+import { seedDemoAuditHistory } from '../demo/audit-history.js';
 import type { Policy } from '../policy/schema.js';
 import { bootstrapSql } from '../provisioner/bootstrap.js';
 import { managedRoles } from '../provisioner/roles.js';
@@ -16,7 +18,14 @@ export interface PrepareOptions {
   prefix: string;
   gatePassword: string;
   policy: Policy;
-  demo?: { messages: number; seed: number; pseudonymKey: string; onProgress?: (done: number, total: number) => void };
+  demo?: {
+    messages: number;
+    seed: number;
+    pseudonymKey: string;
+    onProgress?: (done: number, total: number) => void;
+    /** `npm start` only (tests want an empty log): seed a past request, reads and an alert (src/demo/audit-history.ts). */
+    history?: boolean;
+  };
   log?: (msg: string) => void;
 }
 
@@ -89,6 +98,10 @@ export async function prepareDatabases(o: PrepareOptions): Promise<{ controlUrl:
   });
   try {
     await migrateAndGrant(pool, gate);
+    if (o.demo?.history) {
+      const seeded = await withClient(urlWith(o.superuserUrl, o.warehouseDatabase), (c) => seedDemoAuditHistory(controlDb(pool), c, o.prefix));
+      if (seeded.subject) log(`Demo access log: a past PII request, reads and an alert; data-subject report for "${seeded.subject}" at /audit/subjects (auditor carol).`);
+    }
   } finally {
     await pool.end();
   }
