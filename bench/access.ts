@@ -17,7 +17,7 @@ import { startGateOn } from '../test/support/gate-core.js';
 import { personas } from '../test/support/personas.js';
 import { gateRoutes, walkRoutes } from '../test/support/route-walk.js';
 import { controlRows } from '../test/support/seed.js';
-import { environment, formatTable, median, runBench, runInterleaved, startCluster, writeJson } from './lib.js';
+import { type Figure, environment, figure, formatFigures, formatTable, median, runBench, runInterleaved, startCluster, writeJson } from './lib.js';
 
 const say = (s = '') => process.stdout.write(`${s}\n`);
 
@@ -97,10 +97,20 @@ runBench({ batch: 200, iterations: 40, warmup: 5, out: 'tmp/bench/access.json' }
   say();
   say(`Route walk: ${routes.length} routes x ${people.length} personas = ${checks.length} answers checked (${refused} refusals expected), ${unexpected.length} unexpected, ${(walkMs / 1000).toFixed(1)} s`);
   for (const c of unexpected) say(`  unexpected: ${c.route.method} ${c.route.path} as ${c.persona}: ${c.status}`);
+  // The route without a guard is every guard's floor; no target was set (issue 12): information.
+  const figures: Figure[] = [
+    ...cases
+      .filter((c) => c.name !== 'no guard')
+      .map((c) => figure({ figure: `per request, ${c.name} (info)`, result: perRequestUs(c.name), floor: bare, unit: 'µs' })),
+    figure({ figure: `route walk, ${checks.length} answers: unexpected`, result: unexpected.length, floor: null, unit: 'answers', target: { below: 1 } }),
+  ];
+  say();
+  say(formatFigures(figures));
   say(
     `results: ${writeJson(args.out, {
       environment: environment(),
       args,
+      figures,
       perRequestUs: Object.fromEntries(cases.map((c) => [c.name, perRequestUs(c.name)])),
       samples: result.samples,
       walk: { routes: routes.length, personas: people.map((p) => p.name), checked: checks.length, refusalsExpected: refused, unexpected: unexpected.length, ms: walkMs },

@@ -41,8 +41,11 @@ import { loadPolicy } from '../src/policy/load.js';
 import {
   type BenchCase,
   Cleanup,
+  type Figure,
   type Summary,
   environment,
+  figure,
+  formatFigures,
   fmtMs,
   formatTable,
   runBench,
@@ -645,8 +648,28 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
   const loadAfter = os.loadavg();
   say(`Load average before/after: ${loadBefore.map((x) => x.toFixed(2)).join(' ')} / ${loadAfter.map((x) => x.toFixed(2)).join(' ')}; total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
+  const figures: Figure[] = [
+    ...pageCases.map((c) =>
+      figure({
+        figure: `page of ${PAGE}, ${c.name}, p95${c.listed ? '' : ' (info)'}`,
+        result: stats[c.name]!.p95,
+        floor: floor.p95,
+        unit: 'ms',
+        target: c.listed ? { below: PAGE_P95_MS } : undefined,
+      }),
+    ),
+    figure({ figure: `verify ${int(n)} events (node:crypto), median`, result: verifyMedian, floor: floorMedian, unit: 'events/s', target: { atLeast: VERIFY_EVENTS_PER_S } }),
+    ...(['csv', 'jsonl'] as const).map((format) => {
+      const a = exportRuns.find((r) => r.format === format && r.scope === 'all')!;
+      return figure({ figure: `export ${format} (info; floor: COPY)`, result: a.rowsPerSecond, floor: floorMedian, unit: 'rows/s' });
+    }),
+  ];
+  say();
+  say(formatFigures(figures));
+
   const file = writeJson(args.out, {
     bench: 'audit',
+    figures,
     spec: 'With 1,000,000 events: a filtered newest-first page p95 under 20 ms; chain verify at least 200,000 events/s; export streams 1M rows at constant memory (peak RSS)',
     startedAt: startedAt.toISOString(),
     command: ['npm run bench:audit', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),

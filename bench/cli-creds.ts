@@ -18,7 +18,7 @@ import path from 'node:path';
 import { type CliResult, cliEnv, psql, runCli, startCli } from '../test/support/cli.js';
 import { startGateOn } from '../test/support/gate-core.js';
 import { HttpSession, formField, signIn } from '../test/support/http-session.js';
-import { environment, fmtMs, formatTable, runBench, runInterleaved, startCluster, summarize, writeJson } from './lib.js';
+import { type Figure, environment, figure, fmtMs, formatFigures, formatTable, runBench, runInterleaved, startCluster, summarize, writeJson } from './lib.js';
 
 const say = (s = '') => process.stdout.write(`${s}\n`);
 const QUERY = 'select count(*) from pseudonymized.messages';
@@ -91,6 +91,9 @@ runBench({ n: 5, warmup: 1, out: 'tmp/bench/cli-creds.json' }, async (args, clea
   );
   const ratio = s['creds+psql']!.median / s.psql!.median;
   say(`creds+psql / psql (median): x${ratio.toFixed(1)}; added by fdwg creds: ${fmtMs(s['creds+psql']!.median - s.psql!.median, 0)} ms`);
-  say(`results: ${writeJson(args.out, { environment: environment(), query: QUERY, ...s, ratioMedian: ratio })}`);
+  // No target was set (issue 11): information.
+  const figures: Figure[] = [figure({ figure: 'fdwg creds then psql, median (info)', result: s['creds+psql']!.median, floor: s.psql!.median, unit: 'ms' })];
+  say(formatFigures(figures));
+  say(`results: ${writeJson(args.out, { environment: environment(), figures, query: QUERY, ...s, ratioMedian: ratio })}`);
   return 0;
 });

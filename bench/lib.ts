@@ -202,6 +202,63 @@ export interface Figure {
   pass: boolean | null;
 }
 
+/** What a figure must meet: a ratio to its floor (at most / at least), or an absolute bound in its unit. */
+export type FigureTarget = { ratioAtMost: number } | { ratioAtLeast: number } | { below: number } | { atLeast: number };
+
+/**
+ * Builds a Figure: ratio = result / floor (for a rate, a ratio of at least N means at least N times
+ * the floor's rate), the target's text and whether it passes. No target: pass is null.
+ */
+export function figure(f: { figure: string; result: number; floor: number | null; unit: string; target?: FigureTarget }): Figure {
+  const ratio = f.floor !== null && f.floor > 0 && Number.isFinite(f.result) ? f.result / f.floor : null;
+  const t = f.target;
+  let target = '-';
+  let pass: boolean | null = null;
+  if (t && 'ratioAtMost' in t) {
+    target = `<= ${t.ratioAtMost}x`;
+    pass = ratio !== null && ratio <= t.ratioAtMost;
+  } else if (t && 'ratioAtLeast' in t) {
+    target = `>= ${t.ratioAtLeast}x`;
+    pass = ratio !== null && ratio >= t.ratioAtLeast;
+  } else if (t && 'below' in t) {
+    target = `< ${fmtNum(t.below)} ${f.unit}`;
+    pass = f.result < t.below;
+  } else if (t && 'atLeast' in t) {
+    target = `>= ${fmtNum(t.atLeast)} ${f.unit}`;
+    pass = f.result >= t.atLeast;
+  }
+  return { figure: f.figure, result: f.result, floor: f.floor, unit: f.unit, ratio, target, pass };
+}
+
+/** A number with as many decimals as its size deserves (12,345 / 123 / 12.3 / 1.23). */
+export function fmtNum(x: number | null): string {
+  if (x === null || !Number.isFinite(x)) return '-';
+  const a = Math.abs(x);
+  return x.toLocaleString('en', { maximumFractionDigits: a >= 100 ? 0 : a >= 10 ? 1 : 2, minimumFractionDigits: a >= 100 ? 0 : a >= 10 ? 1 : 2 });
+}
+
+export const passText = (pass: boolean | null) => (pass === null ? '-' : pass ? 'PASS' : 'FAIL');
+
+/** The rows of a summary table for figures, after `lead` columns (the bench's name in bench:all). */
+export function figureRows(figures: readonly Figure[], lead: (f: Figure) => string[] = () => []): string[][] {
+  return figures.map((f) => [
+    ...lead(f),
+    f.figure,
+    `${fmtNum(f.result)} ${f.unit}`,
+    f.floor === null ? '-' : `${fmtNum(f.floor)} ${f.unit}`,
+    f.ratio === null ? '-' : `${f.ratio.toFixed(2)}x`,
+    f.target,
+    passText(f.pass),
+  ]);
+}
+
+export const FIGURE_HEADER = ['figure', 'result', 'floor', 'ratio', 'target', 'PASS/FAIL'] as const;
+
+/** A bench's own summary: its figures as a table. */
+export function formatFigures(figures: readonly Figure[]): string {
+  return formatTable(FIGURE_HEADER, figureRows(figures));
+}
+
 /** What machine and runtime produced a figure. */
 export function environment() {
   const cpus = os.cpus();

@@ -20,7 +20,7 @@
 // an order that flips each round, so neither count always runs first or last in the process.
 //
 //   npm run bench:reconcile -- [--analysts 1000] [--tables 100,500] [--iterations 20] [--warmup 3]
-//                              [--out tmp/bench/reconcile.json]
+//                              [--rounds 25] [--out tmp/bench/reconcile.json]
 // Exit code: 0 when the run completes (PASS/FAIL is a figure), 1 on any error.
 import path from 'node:path';
 import pg from 'pg';
@@ -29,9 +29,23 @@ import { prepareDatabases, urlWith } from '../src/node/databases.js';
 import { loadPolicy } from '../src/policy/load.js';
 import { datasetRole, managedRoles } from '../src/provisioner/roles.js';
 import { reconcile } from '../src/reconcile/apply.js';
-import { Cleanup, environment, fmtMs, formatTable, runBench, repoRoot, runInterleaved, startCluster, summarize, writeJson } from './lib.js';
+import {
+  Cleanup,
+  type Figure,
+  environment,
+  figure,
+  fmtMs,
+  formatFigures,
+  formatTable,
+  runBench,
+  repoRoot,
+  runInterleaved,
+  startCluster,
+  summarize,
+  writeJson,
+} from './lib.js';
 
-const defaults = { analysts: 1000, tables: '100,500', iterations: 20, warmup: 3, out: 'tmp/bench/reconcile.json' };
+const defaults = { analysts: 1000, tables: '100,500', iterations: 20, warmup: 3, rounds: 25, out: 'tmp/bench/reconcile.json' };
 let args = defaults;
 const policy = loadPolicy(path.resolve(repoRoot, 'policies'));
 const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -194,7 +208,7 @@ async function measure(scenarios: Array<Awaited<ReturnType<typeof scenario>>>) {
   // (heap, JIT) and the machine drift from minute to minute; run one after the other, the count
   // that always goes second would carry that drift alone.
   const turns = (i: number) => (i % 2 === 0 ? scenarios : [...scenarios].reverse());
-  const rounds = 25;
+  const rounds = Math.max(1, Math.trunc(args.rounds));
   const regrant = new Map(scenarios.map((s) => [s.tables, [] as Array<{ msPerAnalyst: number; fixed: number }>]));
   say(`Per-analyst rounds (${rounds} x ${args.analysts} memberships, table counts taking turns)...`);
   for (let i = 0; i < rounds; i++) for (const s of turns(i)) regrant.get(s.tables)!.push(await s.regrantRound());
@@ -293,7 +307,25 @@ async function run(parsed: typeof defaults, cleanup: Cleanup): Promise<number> {
     info(`former method on those rounds (fixed part = no-op measured before, at ${args.analysts} analysts; 5 samples)`, (r) => r.newAnalysts.againstNoopBeforeMedian);
     info('standing cost per analyst per no-op apply (slope over 6 points: noisy)', (r) => r.newAnalysts.standingMsPerAnalyst, 4);
   }
-  const file = writeJson(args.out, { args, environment: environment(), results });
+  const bigFloor = big.noop['floor: catalog round trip']!;
+  const figures: Figure[] = [
+    figure({ figure: `no-op reconcile, ${big.tables} tables, worst p95`, result: worstNoop, floor: bigFloor.p95, unit: 'ms', target: { below: 1000 } }),
+    figure({ figure: `first apply, ${big.tables} tables`, result: big.firstApply.ms, floor: bigFloor.median, unit: 'ms', target: { below: 10_000 } }),
+    ...(results.length > 1
+      ? [
+          figure({
+            figure: `ms per analyst granted, ${big.tables} tables (floor: at ${results[0]!.tables})`,
+            result: big.perAnalyst.msPerAnalyst,
+            floor: results[0]!.perAnalyst.msPerAnalyst,
+            unit: 'ms',
+            target: { ratioAtMost: 1.5 },
+          }),
+        ]
+      : []),
+  ];
+  say('');
+  say(formatFigures(figures));
+  const file = writeJson(args.out, { args, environment: environment(), figures, results });
   say(`Results: ${path.relative(process.cwd(), file)}`);
   return 0;
 }

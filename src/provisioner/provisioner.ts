@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { Policy } from '../policy/schema.js';
 import { recordPasswordSql } from './bootstrap.js';
 import { type ManagedRoles, analystRoleSettings, managedRoles } from './roles.js';
+import { terminateRoleSessions, waitUntilGone } from './sessions.js';
 import { quoteIdent as qi, quoteLiteral, supportsGrantOptions } from './sql.js';
 
 const VERIFIER = /^SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/;
@@ -16,6 +17,21 @@ export interface IssueOptions {
 
 /** Identifies one membership in revokeDatasets' result. */
 export const membershipKey = (role: string, groupRole: string) => `${role} in ${groupRole}`;
+
+/** The warehouse steps of ending memberships, each reported with its wall-clock milliseconds (benches). */
+export type StepRecorder = (step: 'revoke' | 'terminate' | 'wait' | 'check', ms: number) => void;
+
+/** step(name) reports the time since the previous call (or the start) as `name`; a no-op without a recorder. */
+function stepTimer(record: StepRecorder | undefined): (step: Parameters<StepRecorder>[0]) => void {
+  if (!record) return () => {};
+  let last = performance.now();
+  return (step) => {
+    const now = performance.now();
+    // Accumulated per name by the recorder; a step reported twice adds up.
+    record(step, now - last);
+    last = now;
+  };
+}
 
 /** PostgreSQL's undefined_object (42704): the role named is not there. */
 const isRoleGone = (err: unknown) => (err as { code?: string } | undefined)?.code === '42704';
@@ -156,56 +172,59 @@ export class Provisioner {
   }
 
   /**
-   * Ends dataset memberships in bulk, then terminates every affected analyst's sessions. One
-   * REVOKE per dataset role (listing all its analysts) and one terminate query for all roles keep
-   * a thousand expiries to a handful of round trips. Memberships already gone are no error
+   * Ends dataset memberships in bulk, then terminates every affected analyst's sessions and waits
+   * until they are gone (src/provisioner/sessions.ts). One REVOKE per dataset role (listing all its
+   * analysts, all in one simple query; roles that are gone are left out on a second try) and one
+   * terminate query for all roles keep a thousand expiries to a handful of round trips. Memberships already gone are no error
    * (REVOKE only warns), so a sweep that repeats after a crash is safe. Returns sessions ended per
    * analyst role, and the memberships that are still there afterwards: REVOKE removes only the
    * gate's own grant, so one a DBA made by hand survives it (with a mere NOTICE). The caller
    * records that instead of claiming access ended; the reconciler reports it as drift for a DBA.
    */
-  async revokeDatasets(memberships: { role: string; groupRole: string }[]): Promise<{ sessions: Map<string, number>; remaining: Set<string> }> {
+  async revokeDatasets(
+    memberships: { role: string; groupRole: string }[],
+    record?: StepRecorder,
+  ): Promise<{ sessions: Map<string, number>; remaining: Set<string> }> {
+    const step = stepTimer(record);
     const ended = new Map<string, number>();
     const remaining = new Set<string>();
     if (memberships.length === 0) return { sessions: ended, remaining };
-    const names = [...new Set(memberships.flatMap((m) => [m.role, m.groupRole]))];
-    const { rows } = await this.pool.query<{ rolname: string }>(`SELECT rolname FROM pg_roles WHERE rolname = ANY($1)`, [names]);
-    const exists = new Set(rows.map((r) => r.rolname));
-    const byGroup = new Map<string, Set<string>>();
-    for (const m of memberships) {
-      // A role that is gone holds no membership.
-      if (!exists.has(m.role) || !exists.has(m.groupRole)) continue;
-      byGroup.set(m.groupRole, (byGroup.get(m.groupRole) ?? new Set()).add(m.role));
+    const revokeAll = (ms: { role: string; groupRole: string }[]) => {
+      const byGroup = new Map<string, Set<string>>();
+      for (const m of ms) byGroup.set(m.groupRole, (byGroup.get(m.groupRole) ?? new Set()).add(m.role));
+      // All REVOKEs in one simple query: one round trip, one implicit transaction.
+      return this.pool.query([...byGroup].map(([group, roles]) => `REVOKE ${qi(group)} FROM ${[...roles].map(qi).join(', ')}`).join(';\n'));
+    };
+    try {
+      await revokeAll(memberships);
+    } catch (err) {
+      if (!isRoleGone(err)) throw err;
+      // A role that is gone holds no membership: again without the roles that are gone.
+      const names = [...new Set(memberships.flatMap((m) => [m.role, m.groupRole]))];
+      const { rows } = await this.pool.query<{ rolname: string }>(`SELECT rolname FROM pg_roles WHERE rolname = ANY($1)`, [names]);
+      const exists = new Set(rows.map((r) => r.rolname));
+      const still = memberships.filter((m) => exists.has(m.role) && exists.has(m.groupRole));
+      if (still.length > 0) await revokeAll(still);
     }
-    if (byGroup.size > 0) {
-      const c = await this.pool.connect();
-      try {
-        await c.query('BEGIN');
-        for (const [group, roles] of byGroup) await c.query(`REVOKE ${qi(group)} FROM ${[...roles].map(qi).join(', ')}`);
-        await c.query('COMMIT');
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        c.release();
-      }
-    }
+    step('revoke');
     // After the REVOKE committed: a session that reconnects in between already lacks the grant.
-    const roles = [...new Set(memberships.map((m) => m.role))];
-    const terminated = await this.pool.query<{ usename: string; n: string }>(
-      `SELECT usename, count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n
-         FROM pg_stat_activity WHERE usename = ANY($1) AND pid <> pg_backend_pid() GROUP BY usename`,
-      [roles],
-    );
-    for (const r of roles) ended.set(r, 0);
-    for (const r of terminated.rows) ended.set(r.usename, Number(r.n));
-    const left = await this.pool.query<{ grp: string; member: string }>(
+    // What survived the REVOKE is read meanwhile, on another connection.
+    const left = this.pool.query<{ grp: string; member: string }>(
       `SELECT g.rolname AS grp, m.rolname AS member
          FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
         WHERE (g.rolname, m.rolname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
       [memberships.map((m) => m.groupRole), memberships.map((m) => m.role)],
     );
-    for (const r of left.rows) remaining.add(membershipKey(r.member, r.grp));
+    left.catch(() => {});
+    const roles = [...new Set(memberships.map((m) => m.role))];
+    const terminated = await terminateRoleSessions(this.pool, roles);
+    for (const r of roles) ended.set(r, 0);
+    for (const b of terminated) ended.set(b.user, (ended.get(b.user) ?? 0) + 1);
+    step('terminate');
+    await waitUntilGone(this.pool, terminated);
+    step('wait');
+    for (const r of (await left).rows) remaining.add(membershipKey(r.member, r.grp));
+    step('check');
     return { sessions: ended, remaining };
   }
 

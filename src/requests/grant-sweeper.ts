@@ -11,6 +11,7 @@ import { LATE_AFTER_MS } from '../audit/late.js';
 import { claimGrantsToWarn, lockOverdueRequests } from './dal.js';
 import { endGrants, lockLiveGrants } from './end-grants.js';
 import { endRequests } from './end-requests.js';
+import { type PhaseRecorder, timed } from './phases.js';
 
 export interface GrantSweepResult {
   /** Grants whose window closed and were revoked. */
@@ -35,23 +36,28 @@ export class GrantSweeper {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async sweep(batch = 1000): Promise<GrantSweepResult> {
+  /** `record` receives the duration of each step of ending expired grants (benches); nothing is measured without it. */
+  async sweep(batch = 1000, record?: PhaseRecorder): Promise<GrantSweepResult> {
     const result: GrantSweepResult = { expired: 0, sessionsEnded: 0, requestsExpired: 0, warned: 0 };
     // Grants first: ending access is what matters most if a run is cut short.
-    while ((await this.expireGrants(batch, result)) === batch);
+    while ((await this.expireGrants(batch, result, record)) === batch);
     while ((await this.expireRequests(batch, result)) === batch);
     while ((await this.warn(batch, result)) === batch);
     return result;
   }
 
-  private expireGrants(batch: number, result: GrantSweepResult): Promise<number> {
-    return this.db.transaction(async (tx) => {
+  private async expireGrants(batch: number, result: GrantSweepResult, record?: PhaseRecorder): Promise<number> {
+    let bodyDone = 0;
+    const n = await this.db.transaction(async (tx) => {
       const now = this.now();
-      const due = await lockLiveGrants(tx, { dueBy: now }, { limit: batch, skipLocked: true });
-      result.sessionsEnded += await endGrants(tx, this.provisioner, due, { reason: 'expired', actor: ACTOR, now, lateAfterMs: this.lateAfterMs });
+      const due = await timed(record, 'lock', () => lockLiveGrants(tx, { dueBy: now }, { limit: batch, skipLocked: true }));
+      result.sessionsEnded += await endGrants(tx, this.provisioner, due, { reason: 'expired', actor: ACTOR, now, lateAfterMs: this.lateAfterMs, record });
       result.expired += due.length;
+      bodyDone = performance.now();
       return due.length;
     });
+    record?.('commit', performance.now() - bodyDone);
+    return n;
   }
 
   /** Pending requests past their review deadline end as expired, the same way a late decision ends them. */
