@@ -8,6 +8,8 @@
 //
 // Rounds alternate the targets so drift hits all alike; the figure is the median of the rounds'
 // mean req/s. The cookie session is measured too (`GET /api/me` with the browser cookie).
+// Target (issue 14, P2): gate /api/me at least 0.5 of the bare+query floor's rate, token and cookie;
+// the JSON's `figures` carry both for `npm run bench:all`.
 // autocannon runs as its own process (its CLI), so the load generator does not share the event
 // loop of the servers it measures.
 import { serve } from '@hono/node-server';
@@ -19,9 +21,12 @@ import pg from 'pg';
 import { createPool } from '../src/db/client.js';
 import { startGateOn } from '../test/support/gate-core.js';
 import { HttpSession, formField, signIn } from '../test/support/http-session.js';
-import { environment, formatTable, freePort, median, repoRoot, runBench, startCluster, writeJson } from './lib.js';
+import os from 'node:os';
+import { type Figure, environment, formatTable, freePort, median, repoRoot, runBench, startCluster, writeJson } from './lib.js';
 
 const say = (s = '') => process.stdout.write(`${s}\n`);
+/** Issue 14, P2: an authenticated decision at least half the rate of the one-query floor. */
+const P2_TARGET = 0.5;
 
 interface Target {
   name: string;
@@ -91,6 +96,7 @@ runBench({ connections: 10, seconds: 8, rounds: 3, out: 'tmp/bench/api-decision.
     { name: 'bare route', url: `http://127.0.0.1:${port}/bare`, headers: {} },
     { name: 'bare route + 1 query', url: `http://127.0.0.1:${port}/query`, headers: {} },
   ];
+  const loadBefore = os.loadavg();
   const samples: Record<string, number[]> = Object.fromEntries(targets.map((t) => [t.name, []]));
   const p99s: Record<string, number[]> = Object.fromEntries(targets.map((t) => [t.name, []]));
   for (let round = 0; round < args.rounds; round++) {
@@ -118,6 +124,21 @@ runBench({ connections: 10, seconds: 8, rounds: 3, out: 'tmp/bench/api-decision.
       ]),
     ),
   );
-  say(`results: ${writeJson(args.out, { environment: environment(), args, samples, p99s })}`);
+  // Rates: the ratio is result / floor, so higher is better and the target is a minimum.
+  const figures: Figure[] = (['token', 'cookie'] as const).map((how) => {
+    const result = med(`gate /api/me, ${how}`);
+    return {
+      figure: `P2: GET /api/me with a ${how === 'token' ? 'gate token' : 'session cookie'}, ${args.connections} connections (ratio: result / floor rate)`,
+      result,
+      floor: floorQuery,
+      unit: 'req/s',
+      ratio: result / floorQuery,
+      target: `>= ${P2_TARGET}`,
+      pass: result / floorQuery >= P2_TARGET,
+    };
+  });
+  for (const f of figures) say(`${f.figure}: ${f.ratio!.toFixed(2)} of the floor, target ${f.target}: ${f.pass ? 'PASS' : 'FAIL'}`);
+  say(`Load average before/after: ${loadBefore.map((x) => x.toFixed(2)).join(' ')} / ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`);
+  say(`results: ${writeJson(args.out, { bench: 'api-decision', figures, environment: environment(), args, loadavgBefore: loadBefore, samples, p99s })}`);
   return 0;
 });

@@ -1,6 +1,7 @@
 // Bench: credential issue end to end (HTTP POST /api/credentials to a usable password), median and
 // p99, against the floor of a bare `ALTER ROLE ... PASSWORD ... VALID UNTIL` round trip measured in
-// the same run. Target: median(gate) <= 3 x median(floor).
+// the same run. Target (issue 14): median(gate) <= 2 x median(floor with a SCRAM verifier, what the
+// gate sends); the JSON's `figures` carry it for `npm run bench:all`.
 //
 //   npm run bench -- [--n 300] [--warmup 20] [--verify-every 25] [--messages 1000] [--out tmp/bench/credential-issue.json]
 //
@@ -35,6 +36,7 @@ import { HttpSession, signIn } from '../test/support/http-session.js';
 import {
   type BenchCase,
   Cleanup,
+  type Figure,
   type Summary,
   environment,
   fmtMs,
@@ -46,7 +48,8 @@ import {
   writeJson,
 } from './lib.js';
 
-const TARGET_RATIO = 3;
+// Issue 14: within 2x the floor (it was 3x before).
+const TARGET_RATIO = 2;
 
 const defaults = {
   n: 300,
@@ -342,7 +345,7 @@ async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
   );
   say();
   say(`median(gate) / median(floor, plaintext) = ${ratio.toFixed(2)}x   target <= ${TARGET_RATIO}x   ${pass ? 'PASS' : 'FAIL'}`);
-  say(`median(gate) / median(floor, verifier)  = ${ratioV.toFixed(2)}x   (for reference)`);
+  say(`median(gate) / median(floor, verifier)  = ${ratioV.toFixed(2)}x   target <= ${TARGET_RATIO}x   ${ratioV <= TARGET_RATIO ? 'PASS' : 'FAIL'} (the floor bench:all reports)`);
   say(`min(gate) / min(floor, plaintext)       = ${(g.min / f.min).toFixed(2)}x   (noise-free reference)`);
 
   // -- Breakdown (statements the gate sent per issue, from the wrapped pool clients) ---------------
@@ -388,9 +391,32 @@ async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
   say(formatTable(['#', 'pool', 'median ms', 'statement'], shapes.map((s, i) => [String(i + 1), s.pool, fmtMs(s.medianMs, 3), s.sql])));
 
   const round = (xs: number[]) => xs.map((x) => Math.round(x * 1000) / 1000);
+  // For `npm run bench:all` (bench/lib.ts Figure): the floor is the ALTER ROLE with a SCRAM
+  // verifier, what the gate sends; the plaintext floor is kept as a second line for comparison.
+  const figures: Figure[] = [
+    {
+      figure: 'credential issue, median (floor: ALTER ROLE with a SCRAM verifier)',
+      result: g.median,
+      floor: fv.median,
+      unit: 'ms',
+      ratio: ratioV,
+      target: `<= ${TARGET_RATIO}x`,
+      pass: ratioV <= TARGET_RATIO,
+    },
+    {
+      figure: 'credential issue, median (floor: ALTER ROLE with the plaintext)',
+      result: g.median,
+      floor: f.median,
+      unit: 'ms',
+      ratio,
+      target: `<= ${TARGET_RATIO}x`,
+      pass,
+    },
+  ];
   const file = writeJson(args.out, {
     bench: 'credential-issue',
-    spec: 'credential issue end to end (HTTP POST to usable password), median and p99, vs bare ALTER ROLE ... PASSWORD ... VALID UNTIL; target median <= 3x floor',
+    figures,
+    spec: `credential issue end to end (HTTP POST to usable password), median and p99, vs bare ALTER ROLE ... PASSWORD ... VALID UNTIL; target median <= ${TARGET_RATIO}x floor`,
     startedAt: startedAt.toISOString(),
     command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
     environment: environment(),
