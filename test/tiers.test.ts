@@ -68,7 +68,7 @@ describe('msg as JSON text, quarterly keys, a separate source database', () => {
     src = await connect(urlFor(await createDatabase('dn')));
     wh = await connect(urlFor(await createDatabase('wh')));
     await src.query(replicaSchemaSql('public', 'msg', false));
-    const history = [gen.population(), gen.day('2025-03-30', PER_DAY), gen.day('2025-03-31', PER_DAY)];
+    const history: Partial<DayRows>[] = [gen.population(), gen.day('2025-03-30', PER_DAY), gen.day('2025-03-31', PER_DAY)];
     const nul = gen.badRow('2025-03-31', NUL_BODY);
     const invalid = gen.badRow('2025-03-31', INVALID_BODY);
     history.push({ messages: [nul, invalid] });
