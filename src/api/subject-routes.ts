@@ -73,9 +73,7 @@ export const subjectReportResponse = z
       z.strictObject({
         analyst: z.string().nullable(),
         role: z.string(),
-        requestId: z.number().int().nullable(),
-        dataset: z.string().nullable(),
-        purpose: z.string().nullable(),
+        requestIds: z.array(z.number().int()).openapi({ description: 'The requests the reads were made under (see grants).' }),
         reads: count,
         outsideGrant: count,
         first: instant,

@@ -58,9 +58,8 @@ export type ReaderRow = {
   /** The gate's analyst; null for a login role the gate does not manage (a DBA's hand grant). */
   analyst: string | null;
   role: string;
-  requestId: number | null;
-  dataset: string | null;
-  purpose: string | null;
+  /** The requests their reads were made under (the grants above tell what each allowed), oldest first. */
+  requestIds: number[];
   reads: number;
   /** Reads no approved request covered (flagged at ingestion). */
   outsideGrant: number;
@@ -68,19 +67,18 @@ export type ReaderRow = {
   last: string;
 };
 
-/** Who read: one row per reader, request and dataset. */
+/** Who read: one row per login role (the analyst behind it, if any). */
 export async function readers(db: ControlDb, tables: string[], w: Window): Promise<ReaderRow[]> {
   const { rows } = await db.execute<ReaderRow & { reads: string; outsideGrant: string }>(sql`
-    SELECT s.subject AS analyst, s.role, s.request_id AS "requestId", s.dataset, r.purpose, s.reads, s.outside AS "outsideGrant",
-           ${iso('s.first')} AS first, ${iso('s.last')} AS last
-      FROM (SELECT audit_events.subject, audit_events.details ->> 'role' AS role, audit_events.request_id, audit_events.dataset, count(*) AS reads,
-                   count(*) FILTER (WHERE audit_events.details ->> 'alert' = 'true') AS outside, min(audit_events.at) AS first, max(audit_events.at) AS last
-              FROM audit_events
-             WHERE ${readsOf(tables, w)}
-             GROUP BY 1, 2, 3, 4) s
-      LEFT JOIN pii_requests r ON r.id = s.request_id
-     ORDER BY s.reads DESC, s.role`);
-  return rows.map((r) => ({ ...r, requestId: r.requestId === null ? null : Number(r.requestId), reads: Number(r.reads), outsideGrant: Number(r.outsideGrant) }));
+    SELECT audit_events.subject AS analyst, audit_events.details ->> 'role' AS role,
+           coalesce(array_agg(DISTINCT audit_events.request_id) FILTER (WHERE audit_events.request_id IS NOT NULL), '{}') AS "requestIds",
+           count(*) AS reads, count(*) FILTER (WHERE audit_events.details ->> 'alert' = 'true') AS "outsideGrant",
+           ${iso('min(audit_events.at)')} AS first, ${iso('max(audit_events.at)')} AS last
+      FROM audit_events
+     WHERE ${readsOf(tables, w)}
+     GROUP BY 1, 2
+     ORDER BY 4 DESC, 2`);
+  return rows.map((r) => ({ ...r, requestIds: r.requestIds.map(Number), reads: Number(r.reads), outsideGrant: Number(r.outsideGrant) }));
 }
 
 export type ReadRow = {

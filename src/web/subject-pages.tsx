@@ -215,7 +215,7 @@ export function SubjectReportPage(ctx: PageContext & { report: SubjectReport; va
             <thead>
               <tr>
                 <th>Reader</th>
-                <th>Request · purpose</th>
+                <th>Under requests</th>
                 <th>Statements</th>
                 <th>Outside a grant</th>
                 <th>First</th>
@@ -226,7 +226,7 @@ export function SubjectReportPage(ctx: PageContext & { report: SubjectReport; va
               {r.readers.map((x) => (
                 <tr>
                   <td>{x.analyst ?? <span class="mono">{x.role}</span>}</td>
-                  <td>{x.requestId ? `#${x.requestId} · ${x.purpose ?? ''}` : '–'}</td>
+                  <td>{x.requestIds.length ? x.requestIds.map((id) => `#${id}`).join(', ') : '–'}</td>
                   <td>{num(x.reads)}</td>
                   <td>{num(x.outsideGrant)}</td>
                   <td>{day(x.first)}</td>
