@@ -20,6 +20,9 @@ const ROTATE_AFTER_SECONDS = 30 * 24 * 3600;
 const CACHE_MS = 60_000;
 /** But not more often than this: random `kid`s must not turn into a query per request. */
 const RELOAD_MIN_MS = 1_000;
+/** Tokens whose signature was checked, remembered so a CLI's next request skips the ECDSA work. */
+const VERIFIED_MAX = 10_000;
+const CLOCK_TOLERANCE_SECONDS = 5;
 
 interface SigningKey {
   kid: string;
@@ -30,6 +33,14 @@ export class GateTokens {
   private readonly sealer: Sealer;
   private signing?: Promise<SigningKey>;
   private verifying?: { at: number; jwks: ReturnType<typeof createLocalJWKSet>; kids: Set<string> };
+  /**
+   * token -> its jti, key and expiry, for tokens whose signature, issuer and audience passed. The
+   * bytes of a token cannot change, so only time and its key can make it fail later: expiry is
+   * checked on every use, and an entry counts only while its key is among the verifying keys (an
+   * early retirement drops it at the next reload of the keys, as for a token never seen). Whether
+   * the token's row is still live is never cached: the caller loads it on every request.
+   */
+  private readonly verified = new Map<string, { jti: string; kid: string; exp: number }>();
 
   constructor(
     private readonly db: ControlDb,
@@ -58,13 +69,22 @@ export class GateTokens {
   /** Checks signature, issuer, audience and expiry; returns the jti (the caller loads its row). */
   async verify(token: string): Promise<string> {
     const refuse = (reason: string) => new AppError('unauthenticated', `Bearer token refused: ${reason}. Sign in again (fdwg login).`);
+    const known = this.verified.get(token);
+    if (known) {
+      await this.keySet(token); // reloads stale keys, as a full verification would
+      if (this.verifying?.kids.has(known.kid) && Date.now() / 1000 - CLOCK_TOLERANCE_SECONDS < known.exp) return known.jti;
+      // Expired or its key retired: verify in full, which says why.
+      this.verified.delete(token);
+    }
     let payload;
+    let protectedHeader;
     try {
-      ({ payload } = await jwtVerify(token, await this.keySet(token), {
+      ({ payload, protectedHeader } = await jwtVerify(token, await this.keySet(token), {
         algorithms: [ALG],
         issuer: this.audience,
         audience: this.audience,
-        clockTolerance: 5,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        requiredClaims: ['exp'],
       }));
     } catch (err) {
       if (err instanceof AppError) throw err;
@@ -74,6 +94,8 @@ export class GateTokens {
       throw refuse('it is not a valid token of this gate');
     }
     if (typeof payload.jti !== 'string' || payload.jti === '') throw refuse('it carries no token id');
+    if (this.verified.size >= VERIFIED_MAX) this.verified.clear();
+    if (protectedHeader.kid) this.verified.set(token, { jti: payload.jti, kid: protectedHeader.kid, exp: payload.exp! });
     return payload.jti;
   }
 

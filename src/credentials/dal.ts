@@ -2,7 +2,7 @@
 // drizzle's builder where it can express the query; a typed `sql` template for the one statement
 // it cannot (supersede and record in one round trip, on the credential-issue path).
 import { and, desc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
-import type { ControlTx } from '../db/client.js';
+import type { ControlDb, ControlTx } from '../db/client.js';
 import { analysts, credentials } from '../db/schema.js';
 
 /** Revokes the analyst's live lease (superseded) and records the new one, in one statement; its id. */
@@ -18,15 +18,22 @@ export async function supersedeAndRecord(tx: ControlTx, l: { analystId: number; 
   return inserted.rows[0]!.id;
 }
 
-/** The newest lease neither revoked nor expired at `now`. */
-export async function liveLease(tx: ControlTx, analystId: number, now: Date) {
-  const [row] = await tx
+/**
+ * The newest lease neither revoked nor expired at a moment, prepared once: `GET /api/me` and the
+ * start page ask on every request.
+ */
+export function prepareLiveLease(db: ControlDb) {
+  const query = db
     .select({ id: credentials.id, roleName: credentials.roleName, issuedAt: credentials.issuedAt, expiresAt: credentials.expiresAt })
     .from(credentials)
-    .where(and(eq(credentials.analystId, analystId), isNull(credentials.revokedAt), gt(credentials.expiresAt, now)))
+    .where(and(eq(credentials.analystId, sql.placeholder('analystId')), isNull(credentials.revokedAt), gt(credentials.expiresAt, sql.placeholder('now'))))
     .orderBy(desc(credentials.issuedAt))
-    .limit(1);
-  return row;
+    .limit(1)
+    .prepare('credential_live_lease');
+  return async (analystId: number, now: Date) => {
+    const [row] = await query.execute({ analystId, now: now.toISOString() });
+    return row;
+  };
 }
 
 /** Whether the analyst has a lease not revoked yet (expired or not). */

@@ -59,8 +59,10 @@ export class CredentialService {
   ) {
     this.now = options.now ?? (() => new Date());
     this.piiAccess = options.piiAccess;
+    this.liveLease = dal.prepareLiveLease(db);
   }
 
+  private readonly liveLease: ReturnType<typeof dal.prepareLiveLease>;
   private readonly now: () => Date;
   private readonly piiAccess?: PiiAccessEnder;
 
@@ -108,7 +110,7 @@ export class CredentialService {
 
   /** The live lease, if any (not revoked, not expired). */
   async current(analystId: number): Promise<CredentialLease | null> {
-    return (await dal.liveLease(this.db, analystId, this.now())) ?? null;
+    return (await this.liveLease(analystId, this.now())) ?? null;
   }
 
   /**
