@@ -32,7 +32,7 @@ interface BenchEntry {
 export const BENCHES: BenchEntry[] = [
   { name: 'credential-issue', script: 'bench/credential-issue.ts', args: ['--n', '150', '--warmup', '10'] },
   { name: 'api-decision', script: 'bench/api-decision.ts', args: ['--seconds', '4', '--rounds', '3'] },
-  { name: 'pii-grants', script: 'bench/pii-grants.ts', args: ['--n', '30', '--rounds', '2'] },
+  { name: 'pii-grants', script: 'bench/pii-grants.ts', args: ['--n', '20', '--grants', '500', '--sessions', '500', '--rounds', '2'] },
   { name: 'audit', script: 'bench/audit.ts', node: ['--expose-gc'], args: ['--events', '200000', '--iterations', '100', '--verify-runs', '2'] },
   { name: 'reconcile', script: 'bench/reconcile.ts', args: ['--iterations', '10', '--rounds', '7'] },
   { name: 'signin', script: 'bench/signin.ts', args: ['--n', '30'] },

@@ -133,47 +133,60 @@ export async function setDecision(
     .where(inArray(piiRequests.id, ids));
 }
 
-export async function votesOn(tx: ControlTx, requestId: number): Promise<{ reviewer: string; decision: Decision }[]> {
-  const rows = await tx
-    .select({ reviewer: piiRequestReviews.reviewer, decision: piiRequestReviews.decision })
-    .from(piiRequestReviews)
-    .where(eq(piiRequestReviews.requestId, requestId));
-  return rows as { reviewer: string; decision: Decision }[];
+/** The groups kept at an analyst's latest sign-in, and whether they accepted an agreement version. */
+export interface AdmissionFacts {
+  groups: unknown;
+  accepted: boolean;
+}
+
+/**
+ * What a vote is decided on, in one round trip: the request's votes so far and its requester's
+ * admission facts. Read after the request is locked, in a statement of its own (so a vote that
+ * committed while we waited for the lock is seen).
+ */
+export async function reviewFacts(
+  tx: ControlTx,
+  requestId: number,
+  analystId: number,
+  agreementVersion: string,
+): Promise<{ votes: { reviewer: string; decision: Decision }[]; admission: AdmissionFacts | undefined }> {
+  const result = await tx.execute<{ votes: { reviewer: string; decision: Decision }[]; groups: unknown; accepted: boolean | null; found: boolean }>(sql`
+    SELECT COALESCE((SELECT json_agg(json_build_object('reviewer', v.reviewer, 'decision', v.decision))
+                       FROM pii_request_reviews v WHERE v.request_id = ${requestId}), '[]') AS votes,
+           a.last_groups AS groups,
+           EXISTS (SELECT 1 FROM agreement_acceptances WHERE analyst_id = a.id AND version = ${agreementVersion}) AS accepted,
+           a.id IS NOT NULL AS found
+      FROM (SELECT 1) one LEFT JOIN analysts a ON a.id = ${analystId}`);
+  const row = result.rows[0]!;
+  return { votes: row.votes, admission: row.found ? { groups: row.groups, accepted: Boolean(row.accepted) } : undefined };
 }
 
 export async function insertVote(tx: ControlTx, v: { requestId: number; reviewer: string; decision: Decision; comment: string | null; at: Date }): Promise<void> {
   await tx.insert(piiRequestReviews).values(v);
 }
 
-/** The groups kept at the analyst's latest sign-in, and whether they accepted this agreement version. */
-export async function admissionFacts(tx: ControlTx, analystId: number, agreementVersion: string): Promise<{ groups: unknown; accepted: boolean } | undefined> {
-  const result = await tx.execute<{ groups: unknown; accepted: boolean }>(sql`
-    SELECT a.last_groups AS groups,
-           EXISTS (SELECT 1 FROM agreement_acceptances WHERE analyst_id = a.id AND version = ${agreementVersion}) AS accepted
-      FROM analysts a WHERE a.id = ${analystId}`);
-  return result.rows[0];
-}
-
-/** One grant per dataset of the request; their ids, in the order of `datasets`. */
-export async function insertGrants(
+/**
+ * The final approval's writes in one statement: the vote, the request approved, and one grant per
+ * dataset (ids in the order of `datasets`). A live grant of the same analyst and dataset fails it
+ * with 23505 (pii_grants_one_live), as insertGrants does.
+ */
+export async function approveAndGrant(
   tx: ControlTx,
-  g: { requestId: number; analystId: number; roleName: string; datasets: string[]; groupRoles: string[]; startsAt: Date; expiresAt: Date },
+  a: { requestId: number; analystId: number; roleName: string; datasets: string[]; groupRoles: string[]; approver: string; comment: string | null; at: Date; expiresAt: Date },
 ): Promise<number[]> {
-  const inserted = await tx
-    .insert(piiGrants)
-    .values(
-      g.datasets.map((dataset, i) => ({
-        requestId: g.requestId,
-        analystId: g.analystId,
-        roleName: g.roleName,
-        dataset,
-        groupRole: g.groupRoles[i]!,
-        startsAt: g.startsAt,
-        expiresAt: g.expiresAt,
-      })),
-    )
-    .returning({ id: piiGrants.id, dataset: piiGrants.dataset });
-  return g.datasets.map((d) => inserted.find((x) => x.dataset === d)!.id);
+  const at = a.at.toISOString();
+  const result = await tx.execute<{ id: number | string; dataset: string }>(sql`
+    WITH vote AS (
+           INSERT INTO pii_request_reviews (request_id, reviewer, decision, comment, at)
+           VALUES (${a.requestId}, ${a.approver}, 'approve', ${a.comment}, ${at}::timestamptz)),
+         decided AS (
+           UPDATE pii_requests SET state = 'approved', decided_at = ${at}::timestamptz, decided_by = ${a.approver}, decision_comment = ${a.comment}
+            WHERE id = ${a.requestId})
+    INSERT INTO pii_grants (request_id, analyst_id, role_name, dataset, group_role, starts_at, expires_at)
+    SELECT ${a.requestId}, ${a.analystId}, ${a.roleName}, d.dataset, d.group_role, ${at}::timestamptz, ${a.expiresAt.toISOString()}::timestamptz
+      FROM unnest(${pgArray(a.datasets)}::text[], ${pgArray(a.groupRoles)}::text[]) AS d(dataset, group_role)
+    RETURNING id, dataset`);
+  return a.datasets.map((d) => Number(result.rows.find((x) => x.dataset === d)!.id));
 }
 
 export async function grantExists(tx: ControlTx, grantId: number): Promise<boolean> {

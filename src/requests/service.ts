@@ -168,31 +168,33 @@ export class PiiRequestService {
         await this.close(tx, r, 'expired', 'system:gate', null);
         return { kind: 'expired' };
       }
-      const votes = await dal.votesOn(tx, r.id);
+      // Read after the lock (a new snapshot): the votes, and the requester's admission for a final approval.
+      const { votes, admission } = await dal.reviewFacts(tx, r.id, r.analystId, this.policy.agreement.version);
       const again = reviewBlock(identity.username, { id: r.id, requester: r.username, reviewers: votes.map((v) => v.reviewer) });
       if (again) return { kind: 'blocked', block: again };
       const approvals = new Set(votes.filter((v) => v.decision === 'approve').map((v) => v.reviewer));
       if (decision === 'approve') approvals.add(identity.username);
       const final = decision === 'approve' && approvals.size >= r.approvalsRequired;
-      if (final) await this.requireStillAdmitted(tx, r);
+      if (final) {
+        this.requireStillAdmitted(r, admission);
+        await this.grant(tx, r, identity.username, comment ?? null, approvals.size, now);
+        return { kind: 'done', final: true };
+      }
       await dal.insertVote(tx, { requestId: r.id, reviewer: identity.username, decision, comment: comment ?? null, at: now });
       if (decision === 'deny') {
         await this.close(tx, r, 'denied', identity.username, comment ?? null);
         return { kind: 'done', final: true };
       }
-      if (!final) {
-        await appendAudit(tx, {
-          action: 'request.approved',
-          actor: identity.username,
-          subject: r.username,
-          requestId: r.id,
-          dataset: datasetColumn(r.datasets),
-          details: { purpose: r.purpose, approvals: approvals.size, required: r.approvalsRequired, final: false, ...(comment ? { comment } : {}) },
-        });
-        return { kind: 'done', final: false };
-      }
-      await this.grant(tx, r, identity.username, comment ?? null, approvals.size, now);
-      return { kind: 'done', final: true };
+      // An approval that is not the last one needed.
+      await appendAudit(tx, {
+        action: 'request.approved',
+        actor: identity.username,
+        subject: r.username,
+        requestId: r.id,
+        dataset: datasetColumn(r.datasets),
+        details: { purpose: r.purpose, approvals: approvals.size, required: r.approvalsRequired, final: false, ...(comment ? { comment } : {}) },
+      });
+      return { kind: 'done', final: false };
     });
     // A refusal changes nothing, yet it is recorded: in its own transaction, after the lock is gone.
     if (outcome.kind === 'blocked') {
@@ -257,8 +259,7 @@ export class PiiRequestService {
    * been an FDWG member at their latest sign-in (the groups kept on their analysts row) and still
    * hold the current agreement (src/access/objects.ts).
    */
-  private async requireStillAdmitted(tx: ControlTx, r: LockedRequest): Promise<void> {
-    const row = await dal.admissionFacts(tx, r.analystId, this.policy.agreement.version);
+  private requireStillAdmitted(r: LockedRequest, row: dal.AdmissionFacts | undefined): void {
     const groups = Array.isArray(row?.groups) ? (row.groups as string[]) : null;
     if (!requesterStillAdmitted(groups, Boolean(row?.accepted), this.policy.admission)) {
       throw new AppError('conflict', `${r.username} is no longer admitted (FDWG membership at the last sign-in, or the current agreement): request #${r.id} cannot be granted.`);
@@ -268,16 +269,18 @@ export class PiiRequestService {
   private async grant(tx: ControlTx, r: LockedRequest, approver: string, comment: string | null, approvals: number, now: Date) {
     const expiresAt = new Date(now.getTime() + r.durationSeconds * 1000);
     const groupRoles = r.datasets.map((d) => datasetRole(this.rolePrefix, d));
-    await dal.setDecision(tx, [r.id], { state: 'approved', at: now, by: approver, comment });
     let grantIds: number[];
     try {
-      grantIds = await dal.insertGrants(tx, {
+      // The vote, the decision and the grants: one statement.
+      grantIds = await dal.approveAndGrant(tx, {
         requestId: r.id,
         analystId: r.analystId,
         roleName: r.roleName,
         datasets: r.datasets,
         groupRoles,
-        startsAt: now,
+        approver,
+        comment,
+        at: now,
         expiresAt,
       });
     } catch (err) {
@@ -339,9 +342,13 @@ export class PiiRequestService {
   }
 
   private async views(filter: dal.RequestFilter, limit = 100, order: 'asc' | 'desc' = 'desc'): Promise<RequestView[]> {
-    const rows = await dal.requestRows(this.db, filter, limit, order);
+    // One request by id (the answer to every change): its grants are read beside it, not after.
+    const [rows, known] = await Promise.all([
+      dal.requestRows(this.db, filter, limit, order),
+      'id' in filter ? this.grantViews({ requestIds: [filter.id] }) : undefined,
+    ]);
     const ids = rows.map((r) => r.id);
-    const grants = ids.length ? await this.grantViews({ requestIds: ids }) : [];
+    const grants = known ?? (ids.length ? await this.grantViews({ requestIds: ids }) : []);
     return rows.map((r) => ({
       id: r.id,
       analyst: r.username,
