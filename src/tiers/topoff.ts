@@ -186,16 +186,26 @@ export async function topoff(o: TopoffOptions): Promise<TopoffSummary> {
 
     let published = 0;
     let quarantined = 0;
+    // Batch n is written (source and tiers at once when they are two connections; pg queues
+    // statements on one) while batch n+1 is read and rewritten.
+    let inFlight: Promise<unknown> | null = null;
     for await (const batch of readCopy(messagesFile, o.batch ?? 5_000)) {
       const rows = toSourceRows(layout, batch);
-      await insertSource(o.source, layout, 'messages', batch.filter((_, i) => rows[i]!.storable));
       const msgs = rows.map((r) => r.row);
       const pick = (m: Map<number, Bridge[]>) => msgs.flatMap((r) => m.get(r.id) ?? []);
-      const r = await processBatch(db, opts, msgs, pick(userBridges), pick(packageBridges));
-      published += r.published;
-      quarantined += r.quarantined;
-      o.onProgress?.(published + quarantined, total);
+      const sent = Promise.all([
+        insertSource(o.source, layout, 'messages', batch.filter((_, i) => rows[i]!.storable)),
+        processBatch(db, opts, msgs, pick(userBridges), pick(packageBridges)).then((r) => {
+          published += r.published;
+          quarantined += r.quarantined;
+          o.onProgress?.(published + quarantined, total);
+        }),
+      ]);
+      sent.catch(() => {}); // surfaces at its await
+      if (inFlight) await inFlight;
+      inFlight = sent;
     }
+    if (inFlight) await inFlight;
 
     await guard(db, o.policy, ['messages', 'users', 'packages', 'users_messages', 'packages_messages'].map((t) => `${tmp}.${t}`));
     let added = 0;
