@@ -90,8 +90,9 @@ async function seedGrants(c: pg.Client, rng: Prng, analysts: number, grants: num
     cols.start.push(new Date(start).toISOString());
     cols.end.push(new Date(end).toISOString());
     const endedAt = early ? start + rng.int(days * DAY) : end;
-    cols.ended.push(endedAt < END ? new Date(endedAt).toISOString() : null);
-    cols.reason.push(endedAt < END ? (early ? rng.pick(['relinquished', 'revoked']) : 'expired') : null);
+    // All ended (the run looks back on a finished year; at most one live grant per analyst and dataset).
+    cols.ended.push(new Date(endedAt).toISOString());
+    cols.reason.push(early ? rng.pick(['relinquished', 'revoked']) : 'expired');
   }
   await c.query(
     `INSERT INTO pii_requests (id, analyst_id, datasets, purpose, duration_seconds, state, created_at, review_deadline, approvals_required, decided_at, decided_by)
