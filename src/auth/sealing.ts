@@ -2,12 +2,17 @@
 // stored sealed: AES-GCM under a key derived from SESSION_SECRET, which never sits in the
 // database. The row's own id is the additional data, so a sealed value copied to another row
 // does not open.
+import { builtinSha256HexBytes } from '../audit/verify.js';
+
 const enc = new TextEncoder();
+/** node:crypto's synchronous SHA-256 where the runtime has it: hashing a cookie is on every request. */
+const builtinSha256 = builtinSha256HexBytes();
 
 export const b64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 const fromB64url = (s: string) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (ch) => ch.charCodeAt(0));
 
 export async function sha256Hex(text: string): Promise<string> {
+  if (builtinSha256) return builtinSha256(enc.encode(text));
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(text)));
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
 }
