@@ -5,17 +5,16 @@
 // and on a schedule; a superuser (the DBA's `npm run reconcile -- --apply`) applies every step,
 // including table/schema/database/default privileges, and only it runs the leak guard (the gate
 // cannot read data). Steps the connection cannot run are reported as pending, never attempted.
-import { and, desc, eq, sql } from 'drizzle-orm';
 import type pg from 'pg';
+import { newestEventOf } from '../audit/dal.js';
 import { appendAudit, appendAuditMany } from '../audit/log.js';
 import { controlDb } from '../db/client.js';
-import { pgArray } from '../db/pg-array.js';
 import { type LockHolder, LockBusyError, takeReconcilerLocks } from '../db/role-change-lock.js';
-import { auditEvents } from '../db/schema.js';
 import type { Policy } from '../policy/schema.js';
 import { type PolicyVersion, policyVersion } from '../policy/version.js';
 import { recordPasswordsSql } from '../provisioner/bootstrap.js';
 import { managedRoles } from '../provisioner/roles.js';
+import { revokeLeasesOfRoles } from './dal.js';
 import { pseudonymizedTableMatcher, readGateState } from './desired.js';
 import { inspectWarehouse } from './inspect.js';
 import { type LeakHit, runLeakGuard } from './leak-guard.js';
@@ -122,7 +121,7 @@ export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}
     await client.query(opts.apply ? 'BEGIN' : 'BEGIN READ ONLY');
     open = true;
     const warehouse = await inspectWarehouse(client, prefix, governed);
-    const gate = await readGateState(deps.control);
+    const gate = await readGateState(controlDb(deps.control));
     const executor = { user: warehouse.currentUser, superuser: warehouse.superuser };
     if (!executor.superuser && executor.user !== gateRole) {
       throw new Error(`the reconciler connects as ${gateRole} or as a superuser, not as ${executor.user}`);
@@ -159,10 +158,7 @@ export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}
     const db = controlDb(deps.control);
     // The audit rows commit only if the warehouse COMMIT succeeded (it runs inside this transaction).
     await db.transaction(async (tx) => {
-      if (passwordDrift.length > 0) {
-        await tx.execute(sql`UPDATE credentials SET revoked_at = now(), revoked_reason = 'password changed outside the gate'
-                              WHERE role_name = ANY(${pgArray(passwordDrift)}::text[]) AND revoked_at IS NULL`);
-      }
+      await revokeLeasesOfRoles(tx, passwordDrift, 'password changed outside the gate');
       await appendAuditMany(tx, [
         ...drift.map((s) => ({
           action: 'drift.found' as const,
@@ -176,13 +172,7 @@ export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions = {}
           details: { table: h.table, column: h.column, rule: h.rule, rowId: h.rowId, ...(h.pattern ? { pattern: h.pattern } : {}) },
         })),
       ]);
-      const last = await tx
-        .select({ details: auditEvents.details })
-        .from(auditEvents)
-        .where(and(eq(auditEvents.action, 'policy.applied')))
-        .orderBy(desc(auditEvents.id))
-        .limit(1);
-      const lastSha = (last[0]?.details as { sha256?: string } | undefined)?.sha256;
+      const lastSha = (await newestEventOf<{ sha256?: string }>(tx, 'policy.applied'))?.details.sha256;
       if (applied.length > 0 || lastSha !== version.sha256) {
         await appendAudit(tx, {
           action: 'policy.applied',

@@ -1,8 +1,9 @@
 // What must hold in the warehouse: the policy (tiers, datasets) plus the gate's own state in the
 // control database (admitted analysts, live credentials, live PII grants). Runtime-agnostic.
-import type pg from 'pg';
+import type { ControlDb } from '../db/client.js';
 import type { Policy } from '../policy/schema.js';
 import { datasetRole, managedRoles } from '../provisioner/roles.js';
+import { analystsWithAccess } from './dal.js';
 
 export interface AnalystState {
   username: string;
@@ -17,16 +18,8 @@ export interface GateState {
   analysts: AnalystState[];
 }
 
-type Queryable = Pick<pg.ClientBase, 'query'>;
-
-export async function readGateState(control: Queryable): Promise<GateState> {
-  const { rows } = await control.query<{ username: string; role: string; live: boolean; datasets: string[] }>(`
-    SELECT a.username, a.role_name AS role,
-           EXISTS (SELECT 1 FROM credentials c
-                    WHERE c.analyst_id = a.id AND c.revoked_at IS NULL AND c.expires_at > now()) AS live,
-           ARRAY(SELECT g.dataset FROM pii_grants g
-                  WHERE g.analyst_id = a.id AND g.ended_at IS NULL AND g.expires_at > now() ORDER BY 1) AS datasets
-      FROM analysts a ORDER BY a.role_name`);
+export async function readGateState(control: ControlDb): Promise<GateState> {
+  const rows = await analystsWithAccess(control);
   return { analysts: rows.map((r) => ({ username: r.username, role: r.role, liveCredential: r.live, datasets: r.datasets })) };
 }
 
