@@ -3,6 +3,7 @@
 import pg from 'pg';
 import { singleKey } from '../tiers/keys.js';
 import { buildTiers, type TierPolicy } from '../tiers/build.js';
+import { messageSpec } from '../tiers/rows.js';
 import { flush, flushTogether, RowBatch, type ColumnSpec } from './bulk.js';
 import { generateMessage, type GeneratorContext } from './messages.js';
 import { makePackages, makeUsers } from './population.js';
@@ -30,19 +31,7 @@ export interface DemoWarehouseSummary {
 /** Messages per statement: big enough to amortise round trips, small enough for memory. */
 const BATCH = 5_000;
 
-const MESSAGE_SPEC: ColumnSpec = [
-  ['id', 'int'],
-  ['msg_id', 'text'],
-  ['i', 'int'],
-  ['topic', 'text'],
-  ['timestamp', 'timestamp'],
-  ['category', 'text'],
-  ['agent_name', 'text'],
-  ['source_name', 'text'],
-  ['source_version', 'text'],
-  ['msg', 'jsonb'],
-  ['headers', 'jsonb'],
-];
+const MESSAGE_SPEC: ColumnSpec = messageSpec('agent_name');
 
 type Row = Record<string, string | number | null | JsonObject>;
 

@@ -23,19 +23,22 @@ export async function insertRows(db: Queryable, table: string, spec: Spec, rows:
   return r.rowCount ?? 0;
 }
 
-export const MESSAGE_SPEC: Spec = [
-  ['id', 'int'],
-  ['msg_id', 'text'],
-  ['i', 'int'],
-  ['topic', 'text'],
-  ['timestamp', 'timestamp'],
-  ['category', 'text'],
-  ['agent_pseudonym', 'text'],
-  ['source_name', 'text'],
-  ['source_version', 'text'],
-  ['msg', 'jsonb'],
-  ['headers', 'jsonb'],
-];
+/** A messages row: the source's has agent_name, the pseudonymized tier's agent_pseudonym. */
+export const messageSpec = (agentColumn: 'agent_name' | 'agent_pseudonym') =>
+  [
+    ['id', 'int'],
+    ['msg_id', 'text'],
+    ['i', 'int'],
+    ['topic', 'text'],
+    ['timestamp', 'timestamp'],
+    ['category', 'text'],
+    [agentColumn, 'text'],
+    ['source_name', 'text'],
+    ['source_version', 'text'],
+    ['msg', 'jsonb'],
+    ['headers', 'jsonb'],
+  ] as const satisfies Spec;
+export const MESSAGE_SPEC: Spec = messageSpec('agent_pseudonym');
 export const LTREE_COLUMN = ['topic_ltree', 'text', 'public.ltree'] as const;
 export const TIER_USER_SPEC: Spec = [['id', 'bigint'], ['pseudonym', 'text'], ['period', 'text']];
 export const PII_USER_SPEC: Spec = [['pseudonym', 'text'], ['username', 'text'], ['email', 'text'], ['period', 'text']];
