@@ -1,6 +1,6 @@
 // Every bench in turn, each as its own process, and one summary table of their figures.
 //
-//   npm run bench:all -- [--only pii,audit] [--full] [--limit-seconds 240] [--out tmp/bench/all.json]
+//   npm run bench:all -- [--only pii,audit] [--full] [--limit-seconds 420] [--out tmp/bench/all.json]
 //
 // Each bench writes `figures` (bench/lib.ts, Figure) into the JSON file it is given with --out
 // (tmp/bench/all/<name>.json, its output in <name>.log beside it); this runner reads them and prints
@@ -101,7 +101,7 @@ function lastLines(file: string, n: number): string {
 }
 
 async function main(): Promise<number> {
-  const opts = parseArgs({ only: '', full: false, limitSeconds: 240, out: 'tmp/bench/all.json' });
+  const opts = parseArgs({ only: '', full: false, limitSeconds: 420, out: 'tmp/bench/all.json' });
   const names = opts.only ? opts.only.split(',').map((s) => s.trim()) : BENCHES.map((b) => b.name);
   const unknown = names.filter((n) => !BENCHES.some((b) => b.name === n));
   if (unknown.length > 0) throw new Error(`--only: unknown bench ${unknown.join(', ')} (known: ${BENCHES.map((b) => b.name).join(', ')})`);

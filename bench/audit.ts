@@ -651,7 +651,7 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
   const figures: Figure[] = [
     ...pageCases.map((c) =>
       figure({
-        figure: `page of ${PAGE}, ${c.name}, p95${c.listed ? '' : ' (info)'}`,
+        figure: `page of ${PAGE}, ${c.name}, p95${c.listed || c.name.includes('info') ? '' : ' (info)'}`,
         result: stats[c.name]!.p95,
         floor: floor.p95,
         unit: 'ms',
