@@ -1,6 +1,6 @@
 // Every bench in turn, each as its own process, and one summary table of their figures.
 //
-//   npm run bench:all -- [--only pii,audit] [--full] [--limit-seconds 420] [--out tmp/bench/all.json]
+//   npm run bench:all -- [--only pii-grants,audit] [--full] [--limit-seconds 420] [--out tmp/bench/all.json]
 //
 // Each bench writes `figures` (bench/lib.ts, Figure) into the JSON file it is given with --out
 // (tmp/bench/all/<name>.json, its output in <name>.log beside it); this runner reads them and prints
