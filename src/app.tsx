@@ -32,7 +32,6 @@ import { requestWebRoutes } from './web/request-routes.js';
 import { WebhookDispatcher } from './notify/dispatcher.js';
 import type { AppEnv, Services } from './types.js';
 import { auditWebRoutes } from './web/audit-routes.js';
-import { subjectApiRoutes } from './api/subject-routes.js';
 import { subjectWebRoutes } from './web/subject-routes.js';
 import { ErrorPage } from './web/pages.js';
 import { webRoutes } from './web/routes.js';
@@ -202,9 +201,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const chain = chainMonitor(deps.controlPool);
   // The JSON API: one OpenAPIHono holds every /api route, documented at /openapi.json and /api/docs.
   // Mount further /api sub-apps on `api` (api.route(...)) before serveApi.
-  const api = apiApp({ config, policy, controlPool: deps.controlPool, chain });
+  const api = apiApp({ config, policy, controlPool: deps.controlPool, warehousePool: deps.warehousePool, chain });
   api.route('/', cliApiRoutes(config));
-  api.route('/audit', subjectApiRoutes({ controlPool: deps.controlPool, warehousePool: deps.warehousePool, policy, rolePrefix: config.rolePrefix }));
   serveApi(app, api, config);
   app.route('/audit/subjects', subjectWebRoutes(config, { controlPool: deps.controlPool, warehousePool: deps.warehousePool, policy }));
   app.route('/audit', auditWebRoutes(config, { controlPool: deps.controlPool, warehousePool: deps.warehousePool, piiAuditRole: services.provisioner.roles.piiAudit, piiSchemas: policy.tiers.pii.schemas, chain }));

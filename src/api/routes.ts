@@ -6,6 +6,7 @@ import type { AppConfig } from '../config.js';
 import type { Policy } from '../policy/schema.js';
 import { connectionSnippets } from '../credentials/connection.js';
 import { auditApiRoutes } from './audit-routes.js';
+import { subjectApiRoutes } from './subject-routes.js';
 import { DocsPage } from './docs-page.js';
 import { apiDocument, apiGuard, apiRoute, apiRouter, errorResponses, json, z } from './openapi.js';
 import { requestApiRoutes } from './request-routes.js';
@@ -17,6 +18,8 @@ export interface ApiDeps {
   policy: Policy;
   /** The control database (the access log lives there). */
   controlPool: pg.Pool;
+  /** The warehouse (the data-subject report's lookup); without it /api/audit/subjects is not served. */
+  warehousePool?: pg.Pool;
   chain: ChainMonitor;
 }
 
@@ -27,6 +30,10 @@ export interface ApiDeps {
 export function apiApp(deps: ApiDeps) {
   const api = apiRouter();
   api.use('*', apiGuard);
+  // Before the access log's routes: their catch-all guard would record a refusal as `audit.read`.
+  if (deps.warehousePool) {
+    api.route('/audit', subjectApiRoutes({ controlPool: deps.controlPool, warehousePool: deps.warehousePool, policy: deps.policy, rolePrefix: deps.config.rolePrefix }));
+  }
   api.route('/audit', auditApiRoutes({ controlPool: deps.controlPool, chain: deps.chain }));
   api.route('/', requestApiRoutes(deps.policy));
   api.route('/', accountRoutes(deps.config, deps.policy));
