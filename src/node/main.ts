@@ -55,6 +55,7 @@ async function embeddedRuntime(env: Env, policy: Policy): Promise<Runtime> {
     demo: {
       messages: env.DEMO_MESSAGES,
       seed: env.DEMO_SEED,
+      history: true,
       pseudonymKey: secrets.pseudonymKey,
       onProgress: (done, total) => {
         const pct = Math.floor((done / total) * 100);
@@ -141,6 +142,7 @@ async function main() {
         rolePrefix: rt.config.rolePrefix,
         retentionDays: env.AUDIT_STATEMENT_RETENTION_DAYS,
         findRequestInForce: requestInForceLookup(controlDb(controlPool), policy.pii_datasets),
+        alerts: policy.alerts,
       })
     : async () => {};
   const stopAnchoring = rt.anchors ? startAnchoring(controlPool, logger, rt.anchors) : async () => {};
