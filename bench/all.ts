@@ -39,6 +39,10 @@ export const BENCHES: BenchEntry[] = [
   { name: 'signin', script: 'bench/signin.ts', args: ['--n', '20'] },
   { name: 'cli-creds', script: 'bench/cli-creds.ts', args: ['--n', '4'] },
   { name: 'access', script: 'bench/access.ts', args: ['--iterations', '20'] },
+  { name: 'metrics-cost', script: 'bench/metrics-cost.ts', args: ['--iterations', '20', '--seconds', '3', '--rounds', '2'] },
+  // The sizes: the report's target is defined at 1M events, the top-off's at 200,000 messages.
+  { name: 'subjects', script: 'bench/subjects.ts', args: ['--iterations', '30', '--warmup', '3', '--statements', '4000'] },
+  { name: 'tiers', script: 'bench/tiers.ts', args: ['--messages', '200000'] },
 ];
 
 interface Row extends Partial<Figure> {
