@@ -1,9 +1,10 @@
 // Alert evaluation for a batch of ingested PII statements, in log order: looks up what the rules
-// need (once per analyst and per grant in the batch), then applies the pure rules (./rules.ts).
+// need (two statements per batch: the analysts' recent reads, the grants' ends), then applies the
+// pure rules (./rules.ts).
 // Runs before the ingest transaction, like the request-in-force lookup.
 import type { ControlDb } from '../db/client.js';
 import type { AlertRule } from '../policy/schema.js';
-import { grantEnd, recentReadTimes } from './dal.js';
+import { grantEnds, grantKey, recentReadTimes } from './dal.js';
 import { type AlertHit, type StatementFacts, evaluateRules } from './rules.js';
 
 const HOUR_MS = 3_600_000;
@@ -24,15 +25,17 @@ export function alertEvaluator(db: ControlDb, rules: readonly AlertRule[]): Aler
   const wantsGrantEnd = rules.some((r) => r.kind === 'grant_ending');
 
   return async (batch) => {
-    // Reads already recorded, per analyst, from an hour before the batch's first statement.
-    const earlier = new Map<string, Date[]>();
+    // Reads already recorded, per analyst, from an hour before their first statement in the batch.
+    const since = new Map<string, Date>();
     if (rateLimit > 0) {
-      for (const analyst of new Set(batch.map((s) => s.analyst).filter((a) => a !== null))) {
-        const first = Math.min(...batch.filter((s) => s.analyst === analyst).map((s) => s.at.getTime()));
-        earlier.set(analyst, await recentReadTimes(db, analyst, new Date(first - HOUR_MS), rateLimit));
+      for (const s of batch) {
+        if (s.analyst === null) continue;
+        const t = s.at.getTime() - HOUR_MS;
+        if (!since.has(s.analyst) || t < since.get(s.analyst)!.getTime()) since.set(s.analyst, new Date(t));
       }
     }
-    const ends = new Map<string, Promise<Date | null>>();
+    const grants = wantsGrantEnd ? [...new Map(batch.flatMap((s) => (s.request ? [[grantKey(s.request.requestId, s.request.dataset), s.request] as const] : []))).values()] : [];
+    const [earlier, ends] = await Promise.all([recentReadTimes(db, since, rateLimit), grantEnds(db, grants)]);
     const seen = new Map<string, Date[]>();
     const out: AlertHit[][] = [];
     for (const s of batch) {
@@ -46,12 +49,7 @@ export function alertEvaluator(db: ControlDb, rules: readonly AlertRule[]): Aler
         const before = (earlier.get(s.analyst) ?? []).filter((t) => t.getTime() > from).length;
         readsInHour = before + mine.filter((t) => t.getTime() > from && t <= s.at).length;
       }
-      let grantEndsAt: Date | null = null;
-      if (wantsGrantEnd && s.request) {
-        const key = `${s.request.requestId}\u0000${s.request.dataset}`;
-        if (!ends.has(key)) ends.set(key, grantEnd(db, s.request.requestId, s.request.dataset));
-        grantEndsAt = await ends.get(key)!;
-      }
+      const grantEndsAt = wantsGrantEnd && s.request ? (ends.get(grantKey(s.request.requestId, s.request.dataset)) ?? null) : null;
       out.push(evaluateRules(rules, s, { readsInHour, grantEndsAt }));
     }
     return out;

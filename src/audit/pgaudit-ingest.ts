@@ -15,6 +15,7 @@ import { analysts, ingestCursors, piiReadStatements } from '../db/schema.js';
 import { type AlertEvaluator, noAlerts } from '../alerts/evaluate.js';
 import type { AlertHit } from '../alerts/rules.js';
 import { notify } from '../notify/outbox.js';
+import { addToReadRollups } from '../subjects/rollups.js';
 import { type AuditEvent, appendAudit } from './log.js';
 import type { PgauditRecord } from './pgaudit-log.js';
 import { type StatementGroup, planChunk } from './pgaudit-plan.js';
@@ -199,8 +200,10 @@ async function commitBatch(
         .where(and(eq(ingestCursors.source, source), eq(ingestCursors.position, from)))
         .returning({ source: ingestCursors.source });
       if (moved.length !== 1) throw new Moved();
+      const readIds: number[] = [];
       for (const p of planned) {
         const eventId = await appendAudit(tx, p.event);
+        readIds.push(eventId);
         await tx.insert(piiReadStatements).values({
           eventId,
           statement: p.statement,
@@ -208,6 +211,9 @@ async function commitBatch(
         });
         for (const hit of p.hits) await raiseAlert(tx, p.event, eventId, hit);
       }
+      // The data-subject report's running totals (derived, migration 0014), in the same transaction
+      // as the events and the cursor: a batch counts once or not at all.
+      await addToReadRollups(tx, readIds);
     });
   } catch (err) {
     if (err instanceof Moved) return null;

@@ -115,6 +115,41 @@ export const piiReadStatements = pgTable('pii_read_statements', {
   prunedAt: timestamp('pruned_at', { withTimezone: true }),
 });
 
+/**
+ * Derived from audit_events (migration 0014; rebuildable with pii_read_rollup_rebuild()): pii.read
+ * totals per day and month, login role, analyst ('' when none) and set of tables, kept by the
+ * pgaudit ingestion in its transaction, for the data-subject report. Not evidence.
+ */
+export const piiReadRollup = pgTable(
+  'pii_read_rollup',
+  {
+    span: text('span').notNull(),
+    bucket: timestamp('bucket', { withTimezone: true }).notNull(),
+    role: text('role').notNull(),
+    analyst: text('analyst').notNull(),
+    tables: text('tables').array().notNull(),
+    reads: integer('reads').notNull(),
+    outside: integer('outside').notNull(),
+    firstAt: timestamp('first_at', { withTimezone: true }).notNull(),
+    lastAt: timestamp('last_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.span, t.bucket, t.role, t.analyst, t.tables] }), check('pii_read_rollup_span', sql`${t.span} IN ('day', 'month')`)],
+);
+
+/** Derived likewise: the first and last read under each request, per reader and set of tables. */
+export const piiReadRequestSpans = pgTable(
+  'pii_read_request_spans',
+  {
+    requestId: integer('request_id').notNull(),
+    role: text('role').notNull(),
+    analyst: text('analyst').notNull(),
+    tables: text('tables').array().notNull(),
+    firstAt: timestamp('first_at', { withTimezone: true }).notNull(),
+    lastAt: timestamp('last_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.requestId, t.role, t.analyst, t.tables] })],
+);
+
 /** How far each log source (a PostgreSQL log file) has been ingested. */
 export const ingestCursors = pgTable('ingest_cursors', {
   source: text('source').primaryKey(),

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { count } from 'drizzle-orm';
 import type pg from 'pg';
 import { type AuditEvent, appendAudit } from '../audit/log.js';
+import { addToReadRollups } from '../subjects/rollups.js';
 import type { ControlDb } from '../db/client.js';
 import { analysts, piiGrants, piiReadStatements, piiRequestReviews, piiRequests } from '../db/schema.js';
 import { analystRoleName } from '../provisioner/role-name.js';
@@ -94,6 +95,7 @@ export async function seedDemoAuditHistory(db: ControlDb, warehouse: pg.ClientBa
         details: demo(r.at, { ...base, database: 'fdwg_warehouse', command: 'SELECT', sessionId: 'demo', statementId: i + 1, alert: false, purpose: PURPOSE }),
       });
       await tx.insert(piiReadStatements).values({ eventId: readId, statement: r.sql, statementSha256: sha });
+      await addToReadRollups(tx, [readId]);
       if (r.alert) {
         await append({ action: 'alert.raised', actor: 'system:alerts', subject: 'alice', requestId, dataset: DATASET, details: demo(r.at, { ...r.alert, readEventId: readId, ...base }) });
       }

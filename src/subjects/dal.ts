@@ -9,6 +9,9 @@ import { auditWhere } from '../audit/filters.js';
 
 const iso = (column: string) => sql.raw(`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
 
+const DAY_MS = 86_400_000;
+const ts = (d: Date) => sql`${d.toISOString()}::timestamptz`;
+
 export interface Window {
   from: Date;
   to: Date;
@@ -67,18 +70,83 @@ export type ReaderRow = {
   last: string;
 };
 
-/** Who read: one row per login role (the analyst behind it, if any). */
-export async function readers(db: ControlDb, tables: string[], w: Window): Promise<ReaderRow[]> {
-  const { rows } = await db.execute<ReaderRow & { reads: string; outsideGrant: string }>(sql`
-    SELECT audit_events.subject AS analyst, audit_events.details ->> 'role' AS role,
-           coalesce(array_agg(DISTINCT audit_events.request_id) FILTER (WHERE audit_events.request_id IS NOT NULL), '{}') AS "requestIds",
-           count(*) AS reads, count(*) FILTER (WHERE audit_events.details ->> 'alert' = 'true') AS "outsideGrant",
-           ${iso('min(audit_events.at)')} AS first, ${iso('max(audit_events.at)')} AS last
+/**
+ * The window cut for the rollups (UTC): whole months, whole days outside them, and the two partial
+ * edge days, which are read from audit_events itself. Every instant of the window is in exactly one
+ * part, so sums over the parts equal a count over the window's events.
+ */
+export function windowParts(w: Window): { months: [Date, Date]; days: [Date, Date][]; edges: { from: Date; to: Date; toExclusive: boolean }[] } {
+  const from = w.from.getTime();
+  const to = w.to.getTime();
+  const d0 = Math.ceil(from / DAY_MS) * DAY_MS;
+  const d1 = Math.floor(to / DAY_MS) * DAY_MS;
+  if (d0 >= d1) return { months: [w.to, w.to], days: [], edges: [{ from: w.from, to: w.to, toExclusive: false }] };
+  const monthOf = (t: number) => Date.UTC(new Date(t).getUTCFullYear(), new Date(t).getUTCMonth(), 1);
+  let m0 = monthOf(d0);
+  if (m0 < d0) m0 = Date.UTC(new Date(m0).getUTCFullYear(), new Date(m0).getUTCMonth() + 1, 1);
+  let m1 = monthOf(d1);
+  if (m0 >= m1) m0 = m1 = d1;
+  const edges = [{ from: new Date(d1), to: w.to, toExclusive: false }];
+  if (from < d0) edges.unshift({ from: w.from, to: new Date(d0), toExclusive: true });
+  return { months: [new Date(m0), new Date(m1)], days: [[new Date(d0), new Date(m0)], [new Date(m1), new Date(d1)]], edges };
+}
+
+/** One row per reader and part of the window: the rollups' whole months and days, and the edge days' events. */
+function readParts(tables: string[], w: Window) {
+  const p = windowParts(w);
+  const t = sql`${pgArray(tables)}::text[]`;
+  const edges = p.edges.map(
+    (e) => sql`
+    UNION ALL
+    SELECT audit_events.subject, audit_events.details ->> 'role', 1, (audit_events.details ->> 'alert' = 'true')::int, audit_events.at, audit_events.at
       FROM audit_events
-     WHERE ${readsOf(tables, w)}
-     GROUP BY 1, 2
-     ORDER BY 4 DESC, 2`);
-  return rows.map((r) => ({ ...r, requestIds: r.requestIds.map(Number), reads: Number(r.reads), outsideGrant: Number(r.outsideGrant) }));
+     WHERE ${auditWhere({ action: 'pii.read', from: e.from, to: e.to })} ${e.toExclusive ? sql`AND audit_events.at < ${ts(e.to)}` : sql``}
+       AND audit_events.details -> 'objects' ?| ${t}`,
+  );
+  return sql`
+    SELECT nullif(r.analyst, '') AS analyst, r.role, r.reads AS reads, r.outside AS outside, r.first_at, r.last_at
+      FROM pii_read_rollup r
+     WHERE r.tables && ${t}
+       AND ((r.span = 'month' AND r.bucket >= ${ts(p.months[0])} AND r.bucket < ${ts(p.months[1])})
+         OR (r.span = 'day' AND (${p.days.length ? sql.join(p.days.map(([a, b]) => sql`(r.bucket >= ${ts(a)} AND r.bucket < ${ts(b)})`), sql` OR `) : sql`false`})))
+    ${sql.join(edges, sql``)}`;
+}
+
+/** Who read: one row per login role (the analyst behind it, if any), from the rollups (migration 0014). */
+export async function readers(db: ControlDb, tables: string[], w: Window): Promise<ReaderRow[]> {
+  const t = sql`${pgArray(tables)}::text[]`;
+  const [totals, spans] = await Promise.all([
+    db.execute<Omit<ReaderRow, 'requestIds'> & { reads: string; outsideGrant: string }>(sql`
+      SELECT p.analyst, p.role, sum(p.reads) AS reads, sum(p.outside) AS "outsideGrant",
+             ${iso('min(p.first_at)')} AS first, ${iso('max(p.last_at)')} AS last
+        FROM (${readParts(tables, w)}) AS p(analyst, role, reads, outside, first_at, last_at)
+       GROUP BY 1, 2
+       ORDER BY 3 DESC, 2`),
+    // A request counts when one of its reads is in the window: certain when its first and last read
+    // both are; otherwise (it straddles an edge) audit_events answers through the request's index.
+    db.execute<{ analyst: string; role: string; requestId: number }>(sql`
+      SELECT DISTINCT s.analyst, s.role, s.request_id AS "requestId"
+        FROM pii_read_request_spans s
+       WHERE s.tables && ${t} AND s.first_at <= ${ts(w.to)} AND s.last_at >= ${ts(w.from)}
+         AND ((s.first_at >= ${ts(w.from)} AND s.last_at <= ${ts(w.to)})
+           OR EXISTS (SELECT 1 FROM audit_events e
+                       WHERE e.request_id = s.request_id AND e.action = 'pii.read' AND e.at >= ${ts(w.from)} AND e.at <= ${ts(w.to)}
+                         AND e.details ->> 'role' = s.role AND coalesce(e.subject, '') = s.analyst AND e.details -> 'objects' ?| ${t}))`),
+  ]);
+  const requestsOf = new Map<string, Set<number>>();
+  for (const s of spans.rows) {
+    const key = `${s.analyst}\u0000${s.role}`;
+    requestsOf.set(key, (requestsOf.get(key) ?? new Set()).add(Number(s.requestId)));
+  }
+  return totals.rows.map((r) => ({
+    analyst: r.analyst,
+    role: r.role,
+    requestIds: [...(requestsOf.get(`${r.analyst ?? ''}\u0000${r.role}`) ?? [])].sort((a, b) => a - b),
+    reads: Number(r.reads),
+    outsideGrant: Number(r.outsideGrant),
+    first: r.first,
+    last: r.last,
+  }));
 }
 
 export type ReadRow = {
@@ -109,31 +177,40 @@ export function namingPattern(terms: string[]): string {
   return `(^|[^[:alnum:]_])(${alternatives.join('|')})([^[:alnum:]_]|$)`;
 }
 
+/**
+ * Retained statement texts naming the person, found through the trigram index (migration 0014) and
+ * then matched with the pattern itself; materialized so the planner starts from them.
+ */
+const namingStatements = (pattern: string) =>
+  sql`naming AS MATERIALIZED (SELECT s.event_id, s.statement, s.statement_sha256 FROM pii_read_statements s WHERE s.statement ~* ${pattern})`;
+
 /** The newest reads of the window (`naming`: only those whose retained text names the person). */
 export async function reads(db: ControlDb, tables: string[], w: Window, terms: string[], opts: { limit: number; naming: boolean }): Promise<ReadRow[]> {
   const pattern = namingPattern(terms);
   const { rows } = await db.execute<ReadRow & { eventId: string; requestId: number | null }>(sql`
+    ${opts.naming ? sql`WITH ${namingStatements(pattern)}` : sql``}
     SELECT audit_events.id AS "eventId", ${iso('audit_events.at')} AS at, audit_events.details ->> 'loggedAt' AS "loggedAt", audit_events.subject AS analyst,
            audit_events.details ->> 'role' AS role, audit_events.details -> 'objects' AS objects, audit_events.request_id AS "requestId", audit_events.dataset,
            r.purpose, coalesce(audit_events.details ->> 'alert' = 'true', false) AS "outsideGrant",
            s.statement, s.statement_sha256 AS "statementSha256",
            CASE WHEN s.statement IS NULL THEN NULL ELSE s.statement ~* ${pattern} END AS "namesSubject"
-      FROM audit_events
-      LEFT JOIN pii_read_statements s ON s.event_id = audit_events.id
+      FROM ${opts.naming ? sql`naming s JOIN audit_events ON audit_events.id = s.event_id` : sql`audit_events LEFT JOIN pii_read_statements s ON s.event_id = audit_events.id`}
       LEFT JOIN pii_requests r ON r.id = audit_events.request_id
-     WHERE ${readsOf(tables, w)} ${opts.naming ? sql`AND s.statement ~* ${pattern}` : sql``}
+     WHERE ${readsOf(tables, w)}
      ORDER BY audit_events.id DESC
      LIMIT ${opts.limit}`);
   return rows.map((r) => ({ ...r, eventId: Number(r.eventId) }));
 }
 
-/** How many reads of the window there are, and how many of their retained texts name the person. */
+/** How many reads of the window there are (rollups), and how many of their retained texts name the person. */
 export async function readCounts(db: ControlDb, tables: string[], w: Window, terms: string[]): Promise<{ reads: number; naming: number }> {
-  const { rows } = await db.execute<{ reads: string; naming: string }>(sql`
-    SELECT count(*) AS reads, count(*) FILTER (WHERE s.statement ~* ${namingPattern(terms)}) AS naming
-      FROM audit_events LEFT JOIN pii_read_statements s ON s.event_id = audit_events.id
-     WHERE ${readsOf(tables, w)}`);
-  return { reads: Number(rows[0]!.reads), naming: Number(rows[0]!.naming) };
+  const [all, naming] = await Promise.all([
+    db.execute<{ n: string | null }>(sql`SELECT sum(p.reads) AS n FROM (${readParts(tables, w)}) AS p(analyst, role, reads, outside, first_at, last_at)`),
+    db.execute<{ n: string }>(sql`
+      WITH ${namingStatements(namingPattern(terms))}
+      SELECT count(*) AS n FROM naming s JOIN audit_events ON audit_events.id = s.event_id WHERE ${readsOf(tables, w)}`),
+  ]);
+  return { reads: Number(all.rows[0]!.n ?? 0), naming: Number(naming.rows[0]!.n) };
 }
 
 export type AlertRow = {
