@@ -22,6 +22,8 @@ export interface GateStatus {
   agreement: { version: string; title: string; accepted: boolean; acceptedAt: string | null };
   admitted: boolean;
   analyst: AnalystRecord | null;
+  /** The analyst's live credential lease, when it was read with the facts (the session's statement). */
+  liveLease?: AdmissionFacts['liveLease'];
 }
 
 /** The analyst record of a username and its acceptance of an agreement version (placeholders). */
@@ -109,6 +111,7 @@ export class GateService {
       agreement: { version: this.policy.agreement.version, title: this.policy.agreement.title, accepted, acceptedAt: accepted ? facts.acceptedAt!.toISOString() : null },
       admitted: standing.member && accepted,
       analyst: facts.analyst && standing.member ? facts.analyst : null,
+      ...(facts.liveLease !== undefined ? { liveLease: facts.analyst && standing.member ? facts.liveLease : null } : {}),
     };
   }
 

@@ -1,6 +1,7 @@
 // The JSON API beside the pages, same services: one OpenAPIHono holds every /api route (so
 // /openapi.json documents all of them); this file also has the account routes.
 import type pg from 'pg';
+import { statusHere } from '../access/guard.js';
 import type { ChainMonitor } from '../audit/query.js';
 import type { AppConfig } from '../config.js';
 import type { Policy } from '../policy/schema.js';
@@ -102,9 +103,10 @@ function accountRoutes(config: AppConfig, policy: Policy) {
   return apiRouter()
     .openapi(me, async (c) => {
       const identity = c.get('identity')!;
-      const { gate, credentials } = c.get('services');
-      const status = await gate.status(identity);
-      const lease = status.analyst ? await credentials.current(status.analyst.id) : null;
+      // Read with the session or token row in the request's one statement (credentials.current
+      // only when the status came from elsewhere).
+      const status = await statusHere(c);
+      const lease = !status.analyst ? null : status.liveLease !== undefined ? status.liveLease : await c.get('services').credentials.current(status.analyst.id);
       return c.json(
         {
           username: identity.username,

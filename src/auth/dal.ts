@@ -5,7 +5,7 @@
 // long, what is audited) stay in sessions.ts, tokens.ts and cli-login.ts.
 import { and, count, desc, eq, gt, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import type { ControlDb, ControlTx } from '../db/client.js';
-import { agreementAcceptances, analysts, cliLogins, gateSessions, tokenSigningKeys } from '../db/schema.js';
+import { agreementAcceptances, analysts, cliLogins, credentials, gateSessions, tokenSigningKeys } from '../db/schema.js';
 
 // --- Sessions (browser and token) --------------------------------------------------------------
 
@@ -25,6 +25,8 @@ export interface SessionIdentityColumns {
 export interface AdmissionFacts {
   analyst: { id: number; username: string; roleName: string } | null;
   acceptedAt: Date | null;
+  /** The analyst's newest lease neither revoked nor expired; undefined when not read with the facts. */
+  liveLease?: { id: number; roleName: string; issuedAt: Date; expiresAt: Date } | null;
 }
 
 /** A live session row as every request reads it, with the admission facts of its person. */
@@ -38,10 +40,18 @@ export type SessionKind = 'browser' | 'token';
 
 /**
  * The live session of an id and kind (not ended, not expired) and, in the same statement, its
- * person's analyst record and acceptance of `agreementVersion`: one prepared statement answers
- * everything an authenticated request re-checks.
+ * person's analyst record, acceptance of `agreementVersion` and live credential lease: one
+ * prepared statement answers everything an authenticated request re-checks, and `GET /api/me`.
  */
 export function prepareLiveSession(db: ControlDb, agreementVersion: string) {
+  // The newest lease neither revoked nor expired (credentials_analyst index), beside each row.
+  const liveLease = db
+    .select({ leaseId: credentials.id, leaseIssuedAt: credentials.issuedAt, leaseExpiresAt: credentials.expiresAt, leaseRole: credentials.roleName })
+    .from(credentials)
+    .where(and(eq(credentials.analystId, analysts.id), isNull(credentials.revokedAt), gt(credentials.expiresAt, sql`now()`)))
+    .orderBy(desc(credentials.issuedAt))
+    .limit(1)
+    .as('live_lease');
   const query = db
     .select({
       id: gateSessions.id,
@@ -54,10 +64,15 @@ export function prepareLiveSession(db: ControlDb, agreementVersion: string) {
       analystId: analysts.id,
       roleName: analysts.roleName,
       acceptedAt: agreementAcceptances.acceptedAt,
+      leaseId: liveLease.leaseId,
+      leaseIssuedAt: liveLease.leaseIssuedAt,
+      leaseExpiresAt: liveLease.leaseExpiresAt,
+      leaseRole: liveLease.leaseRole,
     })
     .from(gateSessions)
     .leftJoin(analysts, eq(analysts.username, gateSessions.username))
     .leftJoin(agreementAcceptances, and(eq(agreementAcceptances.analystId, analysts.id), eq(agreementAcceptances.version, sql.placeholder('version'))))
+    .leftJoinLateral(liveLease, sql`true`)
     .where(
       and(
         eq(gateSessions.id, sql.placeholder('id')),
@@ -70,12 +85,13 @@ export function prepareLiveSession(db: ControlDb, agreementVersion: string) {
   return async (id: string, kind: SessionKind): Promise<LiveSessionRow | undefined> => {
     const [row] = await query.execute({ id, kind, version: agreementVersion });
     if (!row) return undefined;
-    const { analystId, roleName, acceptedAt, ...session } = row;
+    const { analystId, roleName, acceptedAt, leaseId, leaseIssuedAt, leaseExpiresAt, leaseRole, ...session } = row;
     return {
       ...session,
       admission: {
         analyst: analystId !== null && roleName !== null ? { id: analystId, username: session.username, roleName } : null,
         acceptedAt,
+        liveLease: leaseId !== null && leaseIssuedAt && leaseExpiresAt && leaseRole !== null ? { id: leaseId, roleName: leaseRole, issuedAt: leaseIssuedAt, expiresAt: leaseExpiresAt } : null,
       },
     };
   };
