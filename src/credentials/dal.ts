@@ -5,17 +5,24 @@ import { and, desc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
 import type { ControlDb, ControlTx } from '../db/client.js';
 import { analysts, credentials } from '../db/schema.js';
 
-/** Revokes the analyst's live lease (superseded) and records the new one, in one statement; its id. */
-export async function supersedeAndRecord(tx: ControlTx, l: { analystId: number; roleName: string; issuedAt: Date; expiresAt: Date }): Promise<number> {
-  const inserted = await tx.execute<{ id: number }>(sql`
+/**
+ * A lease id drawn ahead of its row (the column's own sequence), so that the audit event naming it
+ * can be sent with the row's statement instead of after its answer.
+ */
+export async function nextLeaseId(tx: ControlTx): Promise<number> {
+  const drawn = await tx.execute<{ id: number }>(sql`SELECT nextval(pg_get_serial_sequence('credentials', 'id'))::int AS id`);
+  return drawn.rows[0]!.id;
+}
+
+/** Revokes the analyst's live lease (superseded) and records the new one under `id`, in one statement. */
+export async function supersedeAndRecord(tx: ControlTx, l: { id: number; analystId: number; roleName: string; issuedAt: Date; expiresAt: Date }): Promise<void> {
+  await tx.execute(sql`
     WITH superseded AS (
       UPDATE ${credentials} SET revoked_at = ${l.issuedAt.toISOString()}, revoked_reason = 'superseded'
        WHERE analyst_id = ${l.analystId} AND revoked_at IS NULL
     )
-    INSERT INTO ${credentials} (analyst_id, role_name, issued_at, expires_at)
-    VALUES (${l.analystId}, ${l.roleName}, ${l.issuedAt.toISOString()}, ${l.expiresAt.toISOString()})
-    RETURNING id`);
-  return inserted.rows[0]!.id;
+    INSERT INTO ${credentials} (id, analyst_id, role_name, issued_at, expires_at)
+    VALUES (${l.id}, ${l.analystId}, ${l.roleName}, ${l.issuedAt.toISOString()}, ${l.expiresAt.toISOString()})`);
 }
 
 /**

@@ -74,27 +74,31 @@ export class CredentialService {
     verifier.catch(() => {});
     const issuedAt = this.now();
     const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000);
-    // The transaction's first statement takes the role-change lock (with BEGIN, one round trip);
-    // the warehouse change waits for it (see role-change-lock.ts).
+    // The transaction's first statement takes the role-change lock; the statements below are
+    // pipelined behind it (see role-change-lock.ts): the warehouse change waits for the lock.
     const { id, analyst } = await inRoleChangeTransaction(this.db, async (tx) => {
-      // Standing and agreement, checked again in the transaction that records the issue.
-      const analyst = await this.gate.requireAdmitted(identity, 'credentials.issue', tx);
+      // Standing and agreement, checked again in the transaction that records the issue, under the
+      // lock; the lease id is drawn in the same round trip (the audit event's hash covers it).
+      const [analyst, leaseId] = await Promise.all([this.gate.requireAdmitted(identity, 'credentials.issue', tx), dal.nextLeaseId(tx)]);
       await this.provisioner.ensureAnalystRole(analyst.roleName);
       // The warehouse change runs beside the control writes and is awaited before COMMIT: if it
       // fails, the transaction rolls back and no lease or event exists; if the commit fails after
       // it, a LOGIN role without a live lease is left, whose password nobody ever saw (the
       // reconciler closes it). This keeps the password's path as short as the ALTER ROLE itself.
       const warehouse = verifier.then((v) => this.provisioner.issue(analyst.roleName, { verifier: v, validUntil: expiresAt }));
-      warehouse.catch(() => {});
-      // Supersede the previous lease and record the new one in one statement.
-      const leaseId = await dal.supersedeAndRecord(tx, { analystId: analyst.id, roleName: analyst.roleName, issuedAt, expiresAt });
-      await appendAudit(tx, {
-        action: 'credential.issued',
-        actor: identity.username,
-        subject: identity.username,
-        details: { credentialId: leaseId, role: analyst.roleName, expiresAt: expiresAt.toISOString(), ttlSeconds },
-      });
-      await warehouse;
+      // Supersede the previous lease, record the new one and append its event: one round trip.
+      const recorded = Promise.all([
+        dal.supersedeAndRecord(tx, { id: leaseId, analystId: analyst.id, roleName: analyst.roleName, issuedAt, expiresAt }),
+        appendAudit(tx, {
+          action: 'credential.issued',
+          actor: identity.username,
+          subject: identity.username,
+          details: { credentialId: leaseId, role: analyst.roleName, expiresAt: expiresAt.toISOString(), ttlSeconds },
+        }),
+      ]);
+      const [written, altered] = await Promise.allSettled([recorded, warehouse]);
+      if (written.status === 'rejected') throw written.reason;
+      if (altered.status === 'rejected') throw altered.reason;
       return { id: leaseId, analyst };
     });
     return {

@@ -29,30 +29,40 @@ export async function holdRoleChangeLock(tx: ControlTx): Promise<void> {
 }
 
 /**
- * Runs `work` in a control transaction whose first statement takes the role-change lock shared:
- * BEGIN and the lock travel in one round trip (one simple query of constants, no values), which
- * matters on the paths that wait for it (a credential issue). Commits when `work` resolves and
- * rolls back when it throws.
+ * Runs `work` in a control transaction whose first statement takes the role-change lock shared.
+ * The connection is in pg's pipeline mode: BEGIN and the lock (one simple query of constants, no
+ * values) are written at once and `work`'s statements follow them on the wire in the order issued,
+ * so the lock and the statements `work` issues without awaiting each other cost one round trip.
+ * Each statement still runs on its own in the server, in order, with its own snapshot: a read
+ * queued behind the lock runs only once the lock is held and sees what committed before.
+ * Commits when `work` resolves and rolls back when it throws.
  */
 export async function inRoleChangeTransaction<T>(db: ControlDb, work: (tx: ControlDb) => Promise<T>): Promise<T> {
   // drizzle keeps the pool it was made with as $client (see controlDb).
   const pool = (db as unknown as { $client?: Partial<pg.Pool> }).$client;
   if (typeof pool?.totalCount !== 'number' || !pool.connect) throw new Error('a role-change transaction needs the control pool');
-  const client = await (pool as pg.Pool).connect();
+  const client = (await (pool as pg.Pool).connect()) as pg.PoolClient & { pipeline: boolean };
+  client.pipeline = true;
+  let broken: Error | undefined;
   try {
-    await client.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${ROLE_CHANGE_LOCK})`);
-    const result = await work(drizzle(client, { schema }));
-    await client.query('COMMIT');
-    client.release();
-    return result;
-  } catch (err) {
+    const begun = client.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${ROLE_CHANGE_LOCK})`);
+    begun.catch(() => {});
+    let result: T;
     try {
-      await client.query('ROLLBACK');
-      client.release();
-    } catch (rollbackFailed) {
-      client.release(rollbackFailed as Error);
+      result = await work(drizzle(client, { schema }));
+      await begun;
+      await client.query('COMMIT');
+    } catch (err) {
+      await begun.catch(() => {});
+      await client.query('ROLLBACK').catch((rollbackFailed: Error) => {
+        broken = rollbackFailed;
+      });
+      throw err;
     }
-    throw err;
+    return result;
+  } finally {
+    client.pipeline = false;
+    client.release(broken);
   }
 }
 
