@@ -140,14 +140,14 @@ export interface AdmissionFacts {
 }
 
 /**
- * What a vote is decided on, in one round trip: the request's votes so far and its requester's
- * admission facts. Read after the request is locked, in a statement of its own (so a vote that
- * committed while we waited for the lock is seen).
+ * What a vote is decided on, in one statement: the request's votes so far and its requester's
+ * admission facts. Issued after the request's lock, as a statement of its own (so a vote that
+ * committed while we waited for the lock is seen); it needs nothing from the lock's answer, so the
+ * two can share a round trip (src/requests/pipelined-tx.ts).
  */
 export async function reviewFacts(
   tx: ControlTx,
   requestId: number,
-  analystId: number,
   agreementVersion: string,
 ): Promise<{ votes: { reviewer: string; decision: Decision }[]; admission: AdmissionFacts | undefined }> {
   const result = await tx.execute<{ votes: { reviewer: string; decision: Decision }[]; groups: unknown; accepted: boolean | null; found: boolean }>(sql`
@@ -156,7 +156,7 @@ export async function reviewFacts(
            a.last_groups AS groups,
            EXISTS (SELECT 1 FROM agreement_acceptances WHERE analyst_id = a.id AND version = ${agreementVersion}) AS accepted,
            a.id IS NOT NULL AS found
-      FROM (SELECT 1) one LEFT JOIN analysts a ON a.id = ${analystId}`);
+      FROM (SELECT 1) one LEFT JOIN pii_requests r ON r.id = ${requestId} LEFT JOIN analysts a ON a.id = r.analyst_id`);
   const row = result.rows[0]!;
   return { votes: row.votes, admission: row.found ? { groups: row.groups, accepted: Boolean(row.accepted) } : undefined };
 }

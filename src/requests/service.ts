@@ -4,7 +4,6 @@
 // leaving the FDWG. Every change is audited in its own transaction, next to its webhook notice.
 import { type ReviewBlock, reviewBlock, requesterStillAdmitted } from '../access/objects.js';
 import { assertAllowed } from '../access/rules.js';
-import { holdRoleChangeLock } from '../db/role-change-lock.js';
 import { appendAudit, appendAuditMany } from '../audit/log.js';
 import type { Identity } from '../auth/identity.js';
 import type { ControlDb, ControlTx } from '../db/client.js';
@@ -18,6 +17,7 @@ import { type RequestDraft, checkRequest } from './catalog.js';
 import * as dal from './dal.js';
 import type { LockedRequest } from './dal.js';
 import { endGrants, lockLiveGrants } from './end-grants.js';
+import { inPipelinedTransaction } from './pipelined-tx.js';
 import { datasetColumn, endRequests } from './end-requests.js';
 import type { Approvals, Decision, DecisionResult, GrantView, QueueItem, RequestView } from './types.js';
 
@@ -156,8 +156,14 @@ export class PiiRequestService {
     assertAllowed('requests.review', { standing: this.gate.standing(identity) });
     const now = this.now();
     type Outcome = { kind: 'done'; final: boolean } | { kind: 'blocked'; block: ReviewBlock } | { kind: 'expired' } | { kind: 'closed'; state: string };
-    const outcome = await this.db.transaction(async (tx): Promise<Outcome> => {
-      const r = await dal.lockRequest(tx, { id: requestId });
+    // Pipelined (src/requests/pipelined-tx.ts): BEGIN with the role-change lock (an approval may be
+    // the one that grants), the request's lock and the votes read after it travel in one round
+    // trip; the writes in another; the answer's reads right behind COMMIT.
+    const answered = await inPipelinedTransaction(this.db, { roleChangeLock: decision === 'approve' }, async (tx): Promise<Outcome> => {
+      const [r, facts] = await Promise.all([
+        dal.lockRequest(tx, { id: requestId }),
+        dal.reviewFacts(tx, requestId, this.policy.agreement.version),
+      ]);
       if (!r) throw new AppError('not_found', `No request #${requestId}.`);
       // Refused whatever the state: nobody decides their own request, even as an approver.
       const own = reviewBlock(identity.username, { id: r.id, requester: r.username, reviewers: [] });
@@ -168,8 +174,9 @@ export class PiiRequestService {
         await this.close(tx, r, 'expired', 'system:gate', null);
         return { kind: 'expired' };
       }
-      // Read after the lock (a new snapshot): the votes, and the requester's admission for a final approval.
-      const { votes, admission } = await dal.reviewFacts(tx, r.id, r.analystId, this.policy.agreement.version);
+      // Read after the lock (a statement of its own, so a new snapshot): the votes, and the
+      // requester's admission for a final approval.
+      const { votes, admission } = facts;
       const again = reviewBlock(identity.username, { id: r.id, requester: r.username, reviewers: votes.map((v) => v.reviewer) });
       if (again) return { kind: 'blocked', block: again };
       const approvals = new Set(votes.filter((v) => v.decision === 'approve').map((v) => v.reviewer));
@@ -195,7 +202,8 @@ export class PiiRequestService {
         details: { purpose: r.purpose, approvals: approvals.size, required: r.approvalsRequired, final: false, ...(comment ? { comment } : {}) },
       });
       return { kind: 'done', final: false };
-    });
+    }, async (db, o) => ({ outcome: o, view: o.kind === 'done' ? (await this.views({ id: requestId }, 100, 'desc', db))[0]! : undefined }));
+    const { outcome } = answered;
     // A refusal changes nothing, yet it is recorded: in its own transaction, after the lock is gone.
     if (outcome.kind === 'blocked') {
       await this.refuse(identity, requestId, decision, outcome.block.reason);
@@ -203,8 +211,8 @@ export class PiiRequestService {
     }
     if (outcome.kind === 'expired') throw new AppError('conflict', `Request #${requestId} expired: nobody decided it within the review window.`, { state: 'expired' });
     if (outcome.kind === 'closed') throw new AppError('conflict', `Request #${requestId} is already ${outcome.state}.`, { state: outcome.state });
-    if (outcome.kind !== 'done') throw new Error('unreachable');
-    return { request: (await this.views({ id: requestId }))[0]!, final: outcome.final };
+    if (outcome.kind !== 'done' || !answered.view) throw new Error('unreachable');
+    return { request: answered.view, final: outcome.final };
   }
 
   /** Early end of a live grant by an approver or an admin. */
@@ -269,10 +277,9 @@ export class PiiRequestService {
   private async grant(tx: ControlTx, r: LockedRequest, approver: string, comment: string | null, approvals: number, now: Date) {
     const expiresAt = new Date(now.getTime() + r.durationSeconds * 1000);
     const groupRoles = r.datasets.map((d) => datasetRole(this.rolePrefix, d));
-    let grantIds: number[];
-    try {
-      // The vote, the decision and the grants: one statement.
-      grantIds = await dal.approveAndGrant(tx, {
+    // The vote, the decision and the grants in one statement, the webhook notice behind it on the
+    // same round trip (the role-change lock was taken at BEGIN).
+    const written = dal.approveAndGrant(tx, {
         requestId: r.id,
         analystId: r.analystId,
         roleName: r.roleName,
@@ -283,20 +290,7 @@ export class PiiRequestService {
         at: now,
         expiresAt,
       });
-    } catch (err) {
-      if (pgCode(err) === '23505') throw new AppError('conflict', `${r.username} already has live access to one of ${r.datasets.join(', ')}.`);
-      throw err;
-    }
-    // The warehouse GRANT runs beside the control writes and is awaited before COMMIT (as in
-    // CredentialService.issue): if it fails nothing is granted on paper; if COMMIT fails after it,
-    // a membership without a live grant is left for the reconciler to revoke.
-    await holdRoleChangeLock(tx);
-    const warehouse = (async () => {
-      await this.provisioner.ensureAnalystRole(r.roleName);
-      await this.provisioner.grantDatasets(r.roleName, groupRoles);
-    })();
-    warehouse.catch(() => {});
-    await notify(tx, {
+    const noticed = notify(tx, {
       event: 'request.decided',
       requestId: r.id,
       analyst: r.username,
@@ -304,8 +298,25 @@ export class PiiRequestService {
       text: requestText({ requestId: r.id, analyst: r.username, datasets: r.datasets }, { event: 'request.decided', decision: 'approved', decidedBy: approver, comment }),
       details: { state: 'approved', decidedBy: approver, expiresAt: expiresAt.toISOString() },
     });
+    noticed.catch(() => {});
+    let grantIds: number[];
+    try {
+      grantIds = await written;
+    } catch (err) {
+      if (pgCode(err) === '23505') throw new AppError('conflict', `${r.username} already has live access to one of ${r.datasets.join(', ')}.`);
+      throw err;
+    }
+    // The warehouse GRANT starts once the grants are written (never for a request that failed to
+    // be) and runs beside the audit append; both are awaited before COMMIT (as in
+    // CredentialService.issue): if it fails nothing is granted on paper; if COMMIT fails after it,
+    // a membership without a live grant is left for the reconciler to revoke.
+    const warehouse = (async () => {
+      await this.provisioner.ensureAnalystRole(r.roleName);
+      await this.provisioner.grantDatasets(r.roleName, groupRoles);
+    })();
+    warehouse.catch(() => {});
     // The decision and one grant event per dataset, in one round trip.
-    await appendAuditMany(tx, [
+    const audited = appendAuditMany(tx, [
       {
         action: 'request.approved',
         actor: approver,
@@ -323,7 +334,7 @@ export class PiiRequestService {
         details: { grantId: grantIds[i], role: r.roleName, groupRole: groupRoles[i], startsAt: now.toISOString(), expiresAt: expiresAt.toISOString(), purpose: r.purpose },
       })),
     ]);
-    await warehouse;
+    await Promise.all([noticed, audited, warehouse]);
   }
 
   /** A refused decision is recorded even though nothing changes: its own transaction. */
@@ -341,14 +352,14 @@ export class PiiRequestService {
     });
   }
 
-  private async views(filter: dal.RequestFilter, limit = 100, order: 'asc' | 'desc' = 'desc'): Promise<RequestView[]> {
+  private async views(filter: dal.RequestFilter, limit = 100, order: 'asc' | 'desc' = 'desc', db: ControlDb = this.db): Promise<RequestView[]> {
     // One request by id (the answer to every change): its grants are read beside it, not after.
     const [rows, known] = await Promise.all([
-      dal.requestRows(this.db, filter, limit, order),
-      'id' in filter ? this.grantViews({ requestIds: [filter.id] }) : undefined,
+      dal.requestRows(db, filter, limit, order),
+      'id' in filter ? this.grantViews({ requestIds: [filter.id] }, db) : undefined,
     ]);
     const ids = rows.map((r) => r.id);
-    const grants = known ?? (ids.length ? await this.grantViews({ requestIds: ids }) : []);
+    const grants = known ?? (ids.length ? await this.grantViews({ requestIds: ids }, db) : []);
     return rows.map((r) => ({
       id: r.id,
       analyst: r.username,
@@ -368,8 +379,8 @@ export class PiiRequestService {
     }));
   }
 
-  private async grantViews(filter: dal.GrantFilter): Promise<GrantView[]> {
-    const rows = await dal.grantRecords(this.db, filter);
+  private async grantViews(filter: dal.GrantFilter, db: ControlDb = this.db): Promise<GrantView[]> {
+    const rows = await dal.grantRecords(db, filter);
     return rows.map((g) => ({
       id: g.id,
       requestId: g.requestId,
