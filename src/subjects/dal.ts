@@ -44,10 +44,9 @@ export async function grantsOverlapping(db: ControlDb, datasets: string[], w: Wi
                         WHERE v.request_id = g.request_id AND v.decision = 'approve'), '[]'::json) AS approvers,
              ${iso('g.starts_at')} AS "startsAt", ${iso('g.expires_at')} AS "expiresAt", ${iso('g.ended_at')} AS "endedAt",
              g.end_reason AS "endReason", g.ended_by AS "endedBy"
-        FROM pii_grants g JOIN analysts a ON a.id = g.analyst_id JOIN pii_requests r ON r.id = g.request_id
-       WHERE ${where}
-       ORDER BY g.starts_at, g.id
-       LIMIT ${limit}`),
+        FROM (SELECT g.* FROM pii_grants g WHERE ${where} ORDER BY g.starts_at, g.id LIMIT ${limit}) g
+        JOIN analysts a ON a.id = g.analyst_id JOIN pii_requests r ON r.id = g.request_id
+       ORDER BY g.starts_at, g.id`),
     db.execute<{ n: string }>(sql`SELECT count(*) AS n FROM pii_grants g WHERE ${where}`),
   ]);
   return { rows: rows.rows, total: Number(total.rows[0]!.n) };
@@ -115,38 +114,27 @@ function readParts(tables: string[], w: Window) {
 /** Who read: one row per login role (the analyst behind it, if any), from the rollups (migration 0014). */
 export async function readers(db: ControlDb, tables: string[], w: Window): Promise<ReaderRow[]> {
   const t = sql`${pgArray(tables)}::text[]`;
-  const [totals, spans] = await Promise.all([
-    db.execute<Omit<ReaderRow, 'requestIds'> & { reads: string; outsideGrant: string }>(sql`
-      SELECT p.analyst, p.role, sum(p.reads) AS reads, sum(p.outside) AS "outsideGrant",
-             ${iso('min(p.first_at)')} AS first, ${iso('max(p.last_at)')} AS last
+  const { rows } = await db.execute<ReaderRow & { reads: string; outsideGrant: string; requestIds: (string | number)[] }>(sql`
+    WITH totals AS (
+      SELECT p.analyst, p.role, sum(p.reads) AS reads, sum(p.outside) AS outside, min(p.first_at) AS first_at, max(p.last_at) AS last_at
         FROM (${readParts(tables, w)}) AS p(analyst, role, reads, outside, first_at, last_at)
-       GROUP BY 1, 2
-       ORDER BY 3 DESC, 2`),
-    // A request counts when one of its reads is in the window: certain when its first and last read
-    // both are; otherwise (it straddles an edge) audit_events answers through the request's index.
-    db.execute<{ analyst: string; role: string; requestId: number }>(sql`
-      SELECT DISTINCT s.analyst, s.role, s.request_id AS "requestId"
+       GROUP BY 1, 2),
+    -- A request counts when one of its reads is in the window: certain when its first and last read
+    -- both are; otherwise (it straddles an edge) audit_events answers through the request's index.
+    requests AS (
+      SELECT nullif(s.analyst, '') AS analyst, s.role, array_agg(DISTINCT s.request_id ORDER BY s.request_id) AS ids
         FROM pii_read_request_spans s
        WHERE s.tables && ${t} AND s.first_at <= ${ts(w.to)} AND s.last_at >= ${ts(w.from)}
          AND ((s.first_at >= ${ts(w.from)} AND s.last_at <= ${ts(w.to)})
            OR EXISTS (SELECT 1 FROM audit_events e
                        WHERE e.request_id = s.request_id AND e.action = 'pii.read' AND e.at >= ${ts(w.from)} AND e.at <= ${ts(w.to)}
-                         AND e.details ->> 'role' = s.role AND coalesce(e.subject, '') = s.analyst AND e.details -> 'objects' ?| ${t}))`),
-  ]);
-  const requestsOf = new Map<string, Set<number>>();
-  for (const s of spans.rows) {
-    const key = `${s.analyst}\u0000${s.role}`;
-    requestsOf.set(key, (requestsOf.get(key) ?? new Set()).add(Number(s.requestId)));
-  }
-  return totals.rows.map((r) => ({
-    analyst: r.analyst,
-    role: r.role,
-    requestIds: [...(requestsOf.get(`${r.analyst ?? ''}\u0000${r.role}`) ?? [])].sort((a, b) => a - b),
-    reads: Number(r.reads),
-    outsideGrant: Number(r.outsideGrant),
-    first: r.first,
-    last: r.last,
-  }));
+                         AND e.details ->> 'role' = s.role AND coalesce(e.subject, '') = s.analyst AND e.details -> 'objects' ?| ${t}))
+       GROUP BY 1, 2)
+    SELECT t.analyst, t.role, coalesce(r.ids, '{}') AS "requestIds", t.reads, t.outside AS "outsideGrant",
+           ${iso('t.first_at')} AS first, ${iso('t.last_at')} AS last
+      FROM totals t LEFT JOIN requests r ON r.analyst IS NOT DISTINCT FROM t.analyst AND r.role = t.role
+     ORDER BY t.reads DESC, t.role`);
+  return rows.map((r) => ({ ...r, requestIds: r.requestIds.map(Number), reads: Number(r.reads), outsideGrant: Number(r.outsideGrant) }));
 }
 
 export type ReadRow = {
@@ -184,6 +172,12 @@ export function namingPattern(terms: string[]): string {
 const namingStatements = (pattern: string) =>
   sql`naming AS MATERIALIZED (SELECT s.event_id, s.statement, s.statement_sha256 FROM pii_read_statements s WHERE s.statement ~* ${pattern})`;
 
+/**
+ * Each naming statement's event by its primary key (OFFSET 0 keeps the lookup per row: joined
+ * freely, the planner would scan the window's events to hash them).
+ */
+const namingEvents = sql`naming s CROSS JOIN LATERAL (SELECT * FROM audit_events e WHERE e.id = s.event_id OFFSET 0) AS audit_events`;
+
 /** The newest reads of the window (`naming`: only those whose retained text names the person). */
 export async function reads(db: ControlDb, tables: string[], w: Window, terms: string[], opts: { limit: number; naming: boolean }): Promise<ReadRow[]> {
   const pattern = namingPattern(terms);
@@ -194,7 +188,7 @@ export async function reads(db: ControlDb, tables: string[], w: Window, terms: s
            r.purpose, coalesce(audit_events.details ->> 'alert' = 'true', false) AS "outsideGrant",
            s.statement, s.statement_sha256 AS "statementSha256",
            CASE WHEN s.statement IS NULL THEN NULL ELSE s.statement ~* ${pattern} END AS "namesSubject"
-      FROM ${opts.naming ? sql`naming s JOIN audit_events ON audit_events.id = s.event_id` : sql`audit_events LEFT JOIN pii_read_statements s ON s.event_id = audit_events.id`}
+      FROM ${opts.naming ? namingEvents : sql`audit_events LEFT JOIN pii_read_statements s ON s.event_id = audit_events.id`}
       LEFT JOIN pii_requests r ON r.id = audit_events.request_id
      WHERE ${readsOf(tables, w)}
      ORDER BY audit_events.id DESC
@@ -208,7 +202,7 @@ export async function readCounts(db: ControlDb, tables: string[], w: Window, ter
     db.execute<{ n: string | null }>(sql`SELECT sum(p.reads) AS n FROM (${readParts(tables, w)}) AS p(analyst, role, reads, outside, first_at, last_at)`),
     db.execute<{ n: string }>(sql`
       WITH ${namingStatements(namingPattern(terms))}
-      SELECT count(*) AS n FROM naming s JOIN audit_events ON audit_events.id = s.event_id WHERE ${readsOf(tables, w)}`),
+      SELECT count(*) AS n FROM ${namingEvents} WHERE ${readsOf(tables, w)}`),
   ]);
   return { reads: Number(all.rows[0]!.n ?? 0), naming: Number(naming.rows[0]!.n) };
 }
