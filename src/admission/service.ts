@@ -129,11 +129,20 @@ export class GateService {
     action: Extract<Action, 'credentials.issue' | 'requests.create'> = 'credentials.issue',
     tx?: ControlDb,
   ): Promise<AnalystRecord> {
-    const s = await this.status(identity, tx);
+    return this.admittedIn(await this.status(identity, tx), action);
+  }
+
+  /** requireAdmitted on a status already read (with other facts, in one statement). */
+  admittedIn(s: GateStatus, action: Extract<Action, 'credentials.issue' | 'requests.create'>): AnalystRecord {
     const refusal = decide(action, { standing: s.standing, agreement: s.agreement });
     if (refusal) throw new AppError(refusal.code, refusal.message);
     if (!s.analyst) throw new AppError('not_admitted', 'Only members of the FDWG group are admitted to the warehouse.');
     return s.analyst;
+  }
+
+  /** The agreement version in force (what acceptance is checked against). */
+  get agreementVersion(): string {
+    return this.policy.agreement.version;
   }
 
   async acceptAgreement(identity: Identity, version: string): Promise<void> {

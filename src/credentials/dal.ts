@@ -3,15 +3,28 @@
 // it cannot (supersede and record in one round trip, on the credential-issue path).
 import { and, desc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
 import type { ControlDb, ControlTx } from '../db/client.js';
-import { analysts, credentials } from '../db/schema.js';
+import type { AdmissionFacts } from '../auth/dal.js';
+import { agreementAcceptances, analysts, credentials } from '../db/schema.js';
 
 /**
- * A lease id drawn ahead of its row (the column's own sequence), so that the audit event naming it
- * can be sent with the row's statement instead of after its answer.
+ * The admission facts of a username (analyst record, acceptance of `version`) and a lease id drawn
+ * ahead of its row (the column's own sequence), in one statement: the audit event naming the id can
+ * then be sent with the row's statement instead of after its answer.
  */
-export async function nextLeaseId(tx: ControlTx): Promise<number> {
-  const drawn = await tx.execute<{ id: number }>(sql`SELECT nextval(pg_get_serial_sequence('credentials', 'id'))::int AS id`);
-  return drawn.rows[0]!.id;
+export async function admissionAndLeaseId(tx: ControlTx, username: string, version: string): Promise<{ facts: AdmissionFacts; leaseId: number }> {
+  const result = await tx.execute<{ id: number | null; role_name: string | null; accepted_at: Date | string | null; lease_id: number }>(sql`
+    SELECT a.id, a.role_name, aa.accepted_at, nextval(pg_get_serial_sequence('credentials', 'id'))::int AS lease_id
+      FROM (SELECT 1) AS one
+      LEFT JOIN ${analysts} a ON a.username = ${username}
+      LEFT JOIN ${agreementAcceptances} aa ON aa.analyst_id = a.id AND aa.version = ${version}`);
+  const row = result.rows[0]!;
+  return {
+    leaseId: row.lease_id,
+    facts: {
+      analyst: row.id !== null && row.role_name !== null ? { id: row.id, username, roleName: row.role_name } : null,
+      acceptedAt: row.accepted_at === null ? null : new Date(row.accepted_at),
+    },
+  };
 }
 
 /** Revokes the analyst's live lease (superseded) and records the new one under `id`, in one statement. */

@@ -78,8 +78,9 @@ export class CredentialService {
     // pipelined behind it (see role-change-lock.ts): the warehouse change waits for the lock.
     const { id, analyst } = await inRoleChangeTransaction(this.db, async (tx) => {
       // Standing and agreement, checked again in the transaction that records the issue, under the
-      // lock; the lease id is drawn in the same round trip (the audit event's hash covers it).
-      const [analyst, leaseId] = await Promise.all([this.gate.requireAdmitted(identity, 'credentials.issue', tx), dal.nextLeaseId(tx)]);
+      // lock; the lease id is drawn in the same statement (the audit event's hash covers it).
+      const { facts, leaseId } = await dal.admissionAndLeaseId(tx, identity.username, this.gate.agreementVersion);
+      const analyst = this.gate.admittedIn(this.gate.statusFrom(identity, facts), 'credentials.issue');
       await this.provisioner.ensureAnalystRole(analyst.roleName);
       // The warehouse change runs beside the control writes and is awaited before COMMIT: if it
       // fails, the transaction rolls back and no lease or event exists; if the commit fails after
