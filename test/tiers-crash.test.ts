@@ -10,9 +10,10 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type DayRows, ReplicaGenerator, replicaSchemaSql, writeCopyFiles } from '../src/demo/replica.js';
 import { loadPolicy } from '../src/policy/load.js';
 import { buildTiers } from '../src/tiers/build.js';
+import { runMigrations } from '../src/db/migrate.js';
 import { KeyFile } from '../src/tiers/keys.js';
 import { detectLayout } from '../src/tiers/source.js';
-import { insertSource } from '../src/tiers/topoff.js';
+import { insertSource, topoff } from '../src/tiers/topoff.js';
 import { createDatabase, urlFor } from './support/pg.js';
 
 const policy = loadPolicy('policies'); // rotation none
@@ -130,8 +131,15 @@ test('a top-off killed mid-day, then run again, ends as one clean run', async ()
   const rerun = await cli(topoffArgs(killed)).done;
   expect(rerun.stderr).toContain(`topped off ${DAY}: 1,000 messages in the files, 1,000 new in the tier`);
   expect(rerun.code).toBe(0);
-  const once = await cli(topoffArgs(clean)).done;
-  expect(once.code).toBe(0);
+  // The clean run in-process (the same topoff() the command calls): one process spawn fewer.
+  const [cleanSrc, cleanWh] = [new pg.Client({ connectionString: clean.src }), new pg.Client({ connectionString: clean.wh })];
+  await Promise.all([cleanSrc.connect(), cleanWh.connect()]);
+  try {
+    const once = await topoff({ db: cleanWh, source: cleanSrc, sourceSchema: 'public', policy, keys: new KeyFile(keysFile), day: DAY, dir: path.join(tmp, DAY) });
+    expect(once).toMatchObject({ messages: DAY_MESSAGES, added: DAY_MESSAGES });
+  } finally {
+    await Promise.all([cleanSrc.end(), cleanWh.end()]);
+  }
   expect(await digest(killed.wh)).toBe(await digest(clean.wh));
   expect(await digest(killed.wh)).not.toBe(before);
   for (const t of ['messages', 'users_messages', 'packages_messages']) {
@@ -145,3 +153,39 @@ test('a top-off killed mid-day, then run again, ends as one clean run', async ()
   expect(gap.stderr).toContain('refusing a gap: the last day loaded is 2025-03-31, so 2025-04-01 is missing before 2025-04-02');
 }, 120_000);
 
+test('rotate: makes the key of a period once, retires it, and audits each change as pseudonyms.rotated', async () => {
+  const control = urlFor(await createDatabase('control'));
+  const pool = new pg.Pool({ connectionString: control, max: 1 });
+  try {
+    await runMigrations(pool);
+  } finally {
+    await pool.end();
+  }
+  const file = path.join(tmp, 'rotate-keys.json');
+  const rotate = (args: string[]) => cli(['rotate', ...args, '--keys', file, '--control-url', control]).done;
+
+  const made = await rotate(['--period', '2026-Q4']);
+  expect(made.code).toBe(0);
+  expect(made.stderr).toContain('made the key of 2026-Q4');
+  expect(new KeyFile(file).periods()).toEqual(['2026-Q4']);
+  const key = new KeyFile(file).keyFor('2026-Q4');
+  const retired = await rotate(['--retire', '2026-Q4']);
+  expect(retired.code).toBe(0);
+  expect(new KeyFile(file).periods()).toEqual([]);
+  expect(() => new KeyFile(file).keyFor('2026-Q4')).toThrow(/retired/);
+
+  const c = new pg.Client({ connectionString: control });
+  await c.connect();
+  try {
+    const { rows } = await c.query(`SELECT action, actor, details FROM audit_events ORDER BY id`);
+    expect(rows.map((r) => [r.action, r.details])).toEqual([
+      ['pseudonyms.rotated', { period: '2026-Q4', rotation: 'none' }],
+      ['pseudonyms.rotated', { retired: '2026-Q4', rotation: 'none' }],
+    ]);
+    expect(rows[0].actor).toMatch(/^system:tiers-cli/);
+    // The key itself never reaches the control database.
+    expect(JSON.stringify(rows)).not.toContain(key);
+  } finally {
+    await c.end();
+  }
+}, 60_000);

@@ -81,13 +81,16 @@ export async function buildTiers(o: BuildOptions): Promise<BuildSummary> {
     await db.query(`SET DateStyle = ISO`);
     ltree = await ensureLtree(db);
     await db.query(createTiersSql(ltree));
+    const packages = (await o.source.query<{ id: number; name: string }>(`SELECT id, name FROM ${s}.packages`)).rows;
     const opts: PipelineOptions = {
       rules: compileRules(o.policy.pii_dictionary.messages),
       pseudonymizer,
       userNames,
       userIds,
       known: new Set(userNames.values()),
+      packageIds: new Set(packages.map((p) => p.id)),
       pseudoSchema: 'pseudonymized',
+      bridgeSchema: 'pseudonymized',
       ltree,
       topoff: false,
       seen: new Set(),
@@ -100,7 +103,6 @@ export async function buildTiers(o: BuildOptions): Promise<BuildSummary> {
       await insertRows(db, 'pseudonymized.users', TIER_USER_SPEC, tierUsers);
       await insertRows(db, 'pii.users', PII_USER_SPEC, piiUsers);
     }
-    const packages = (await o.source.query(`SELECT id, name FROM ${s}.packages`)).rows;
     await insertRows(db, 'pseudonymized.packages', PACKAGE_SPEC, packages);
 
     const done = (r: BatchResult) => {

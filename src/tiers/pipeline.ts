@@ -32,10 +32,17 @@ export interface PipelineOptions {
   /** Datanommer's users: id -> name, and name -> id. */
   userNames: Map<number, string>;
   userIds: Map<string, number>;
+  /** Datanommer's package ids (a bridge naming another is an error: no foreign key catches it). */
+  packageIds: ReadonlySet<number>;
   /** Every known username (the fail-closed check). */
   known: Set<string>;
   /** Where pseudonymized rows go: `pseudonymized`, or `pg_temp` for a top-off's staging. */
   pseudoSchema: string;
+  /**
+   * Where bridge rows go. A top-off writes them straight into the tier: they hold only ids and
+   * timestamps (nothing for the leak guard to read), and staging them cost a second copy.
+   */
+  bridgeSchema: string;
   ltree: boolean;
   /** Top-off: free text only for messages the tier does not hold yet (a day loaded twice). */
   topoff: boolean;
@@ -80,7 +87,8 @@ export async function processBatch(
   const quarantine: object[] = [];
   const tierUsers: object[] = [];
   const piiUsers: object[] = [];
-  const published = new Set<number>();
+  /** Published message id -> its timestamp: a bridge row takes its message's (no foreign key checks it). */
+  const published = new Map<number, string>();
   for (const m of messages) {
     const r = rewriteMessage(m, o.rules, ctx);
     if (!r.ok) {
@@ -95,7 +103,7 @@ export async function processBatch(
       });
       continue;
     }
-    published.add(m.id);
+    published.set(m.id, m.timestamp);
     const row: TierRow & { topic_ltree?: string | null } = r.row;
     if (o.ltree) row.topic_ltree = LTREE_TOPIC.test(row.topic) ? row.topic : null;
     tier.push(row);
@@ -104,21 +112,28 @@ export async function processBatch(
   }
   const users: object[] = [];
   for (const b of userBridges) {
-    if (!published.has(b.msg_id)) continue;
+    const ts = published.get(b.msg_id);
+    if (ts === undefined) continue;
     const name = o.userNames.get(b.ref);
     if (name === undefined) throw new Error(`users_messages names user id ${b.ref}, which users does not hold`);
-    const period = o.pseudonymizer.period(b.msg_timestamp);
+    const period = o.pseudonymizer.period(ts);
     newUserRows(o, period, [name], tierUsers, piiUsers);
-    users.push({ user_id: o.pseudonymizer.userId(period, name, b.ref), msg_id: b.msg_id, msg_timestamp: b.msg_timestamp });
+    users.push({ user_id: o.pseudonymizer.userId(period, name, b.ref), msg_id: b.msg_id, msg_timestamp: ts });
   }
-  const packages = packageBridges.filter((b) => published.has(b.msg_id)).map((b) => ({ package_id: b.ref, msg_id: b.msg_id, msg_timestamp: b.msg_timestamp }));
+  const packages: object[] = [];
+  for (const b of packageBridges) {
+    const ts = published.get(b.msg_id);
+    if (ts === undefined) continue;
+    if (!o.packageIds.has(b.ref)) throw new Error(`packages_messages names package id ${b.ref}, which packages does not hold`);
+    packages.push({ package_id: b.ref, msg_id: b.msg_id, msg_timestamp: ts });
+  }
 
   const s = o.pseudoSchema;
   const parts: [string, Spec, object[], string?][] = [
     [`${s}.messages`, o.ltree ? [...MESSAGE_SPEC, LTREE_COLUMN] : MESSAGE_SPEC, tier],
     [`${s}.users`, TIER_USER_SPEC, tierUsers],
-    [`${s}.users_messages`, USER_BRIDGE_SPEC, users],
-    [`${s}.packages_messages`, PACKAGE_BRIDGE_SPEC, packages],
+    [`${o.bridgeSchema}.users_messages`, USER_BRIDGE_SPEC, users],
+    [`${o.bridgeSchema}.packages_messages`, PACKAGE_BRIDGE_SPEC, packages],
     ['pii.users', PII_USER_SPEC, piiUsers],
     [
       'pii.message_text',

@@ -5,9 +5,11 @@
 // first): a crash or a kill leaves the tiers as they were and a rerun loads the whole day again,
 // so "resumable" needs no bookkeeping beyond the day's row in tiers.topoffs. Every insert is
 // ON CONFLICT DO NOTHING (free text only for messages the tier does not hold yet), so a day
-// loaded twice changes nothing. The day's pseudonymized rows are staged in temporary tables,
-// the leak guard runs on exactly them, and only then are they added to the tier's existing
-// tables: analysts' live sessions see the new rows at COMMIT, with the grants they have.
+// loaded twice changes nothing. The day's pseudonymized rows that carry text (messages, users,
+// packages) are staged in temporary tables, the leak guard runs on exactly them, and only then
+// are they added to the tier's existing tables; bridge rows (ids and timestamps, nothing the
+// guard reads) go straight in. Analysts' live sessions see the new rows at COMMIT, with the
+// grants they have.
 import type pg from 'pg';
 import { quoteIdent as qi } from '../provisioner/sql.js';
 import { guard, type TierPolicy } from './build.js';
@@ -71,7 +73,11 @@ async function checkOrder(db: Queryable, o: TopoffOptions): Promise<void> {
 
 type Cells = (string | null)[];
 
-/** Inserts raw file rows into a source table, each cell cast from text to its column's type. */
+/**
+ * Inserts raw file rows into a source table, each cell cast from text to its column's type: one
+ * text[] parameter per column through unnest, which PostgreSQL reads far faster than one JSON
+ * document of rows (no jsonb tree of the whole batch, no ->> per cell).
+ */
 export async function insertSource(db: Queryable, l: SourceLayout, table: SourceTable, rows: Cells[]): Promise<void> {
   if (rows.length === 0) return;
   const cols = l.columns[table];
@@ -79,10 +85,11 @@ export async function insertSource(db: Queryable, l: SourceLayout, table: Source
     throw new TopoffRefused(`${table}: the file has ${rows[0]!.length} columns, ${l.schema}.${table} has ${cols.length}: not the same layout`);
   }
   const names = cols.map((c) => qi(c.name)).join(', ');
-  const exprs = cols.map((_, i) => `(r->>${i})::${cols[i]!.type}`).join(', ');
+  const exprs = cols.map((c, i) => (c.type === 'text' ? `c${i}` : `c${i}::${c.type}`)).join(', ');
+  const params = cols.map((_, i) => `$${i + 1}::text[]`).join(', ');
   await db.query(
-    `INSERT INTO ${qi(l.schema)}.${qi(table)} (${names}) SELECT ${exprs} FROM jsonb_array_elements($1::jsonb) AS r ON CONFLICT DO NOTHING`,
-    [JSON.stringify(rows)],
+    `INSERT INTO ${qi(l.schema)}.${qi(table)} (${names}) SELECT ${exprs} FROM unnest(${params}) AS u(${cols.map((_, i) => `c${i}`).join(', ')}) ON CONFLICT DO NOTHING`,
+    cols.map((_, i) => rows.map((r) => r[i] ?? null)),
   );
 }
 
@@ -171,18 +178,21 @@ export async function topoff(o: TopoffOptions): Promise<TopoffSummary> {
     const tmp = (await db.query<{ s: string }>('SELECT nspname AS s FROM pg_namespace WHERE oid = pg_my_temp_schema()')).rows[0]!.s;
     const userNames = await readUsers(o.source, o.sourceSchema);
     const seen = new Set((await db.query<{ p: string; u: string }>(`SELECT period AS p, username AS u FROM pii.users`)).rows.map((r) => `${r.p}\0${r.u}`));
+    const packages = (await o.source.query<{ id: number; name: string }>(`SELECT id, name FROM ${qi(o.sourceSchema)}.packages`)).rows;
     const opts: PipelineOptions = {
       rules: compileRules(o.policy.pii_dictionary.messages),
       pseudonymizer: new Pseudonymizer(o.policy.pseudonyms.rotation, o.keys),
       userNames,
       userIds: new Map([...userNames].map(([id, name]) => [name, id])),
       known: new Set(userNames.values()),
+      packageIds: new Set(packages.map((p) => p.id)),
       pseudoSchema: 'pg_temp',
+      bridgeSchema: 'pseudonymized',
       ltree,
       topoff: true,
       seen,
     };
-    await insertRows(db, 'pg_temp.packages', PACKAGE_SPEC, (await o.source.query(`SELECT id, name FROM ${qi(o.sourceSchema)}.packages`)).rows);
+    await insertRows(db, 'pg_temp.packages', PACKAGE_SPEC, packages);
 
     let published = 0;
     let quarantined = 0;
@@ -207,9 +217,10 @@ export async function topoff(o: TopoffOptions): Promise<TopoffSummary> {
     }
     if (inFlight) await inFlight;
 
-    await guard(db, o.policy, ['messages', 'users', 'packages', 'users_messages', 'packages_messages'].map((t) => `${tmp}.${t}`));
+    // The staged rows that carry text; the bridges (ids and timestamps only) went straight in.
+    await guard(db, o.policy, ['messages', 'users', 'packages'].map((t) => `${tmp}.${t}`));
     let added = 0;
-    for (const t of ['users', 'packages', 'messages', 'users_messages', 'packages_messages']) {
+    for (const t of ['users', 'packages', 'messages']) {
       const r = await db.query(`INSERT INTO pseudonymized.${t} SELECT * FROM pg_temp.${t} ON CONFLICT DO NOTHING`);
       if (t === 'messages') added = r.rowCount ?? 0;
     }
