@@ -122,7 +122,7 @@ export async function readers(db: ControlDb, tables: string[], w: Window): Promi
     -- A request counts when one of its reads is in the window: certain when its first and last read
     -- both are; otherwise (it straddles an edge) audit_events answers through the request's index.
     requests AS (
-      SELECT nullif(s.analyst, '') AS analyst, s.role, array_agg(DISTINCT s.request_id ORDER BY s.request_id) AS ids
+      SELECT s.analyst, s.role, array_agg(DISTINCT s.request_id ORDER BY s.request_id) AS ids
         FROM pii_read_request_spans s
        WHERE s.tables && ${t} AND s.first_at <= ${ts(w.to)} AND s.last_at >= ${ts(w.from)}
          AND ((s.first_at >= ${ts(w.from)} AND s.last_at <= ${ts(w.to)})
@@ -132,7 +132,7 @@ export async function readers(db: ControlDb, tables: string[], w: Window): Promi
        GROUP BY 1, 2)
     SELECT t.analyst, t.role, coalesce(r.ids, '{}') AS "requestIds", t.reads, t.outside AS "outsideGrant",
            ${iso('t.first_at')} AS first, ${iso('t.last_at')} AS last
-      FROM totals t LEFT JOIN requests r ON r.analyst IS NOT DISTINCT FROM t.analyst AND r.role = t.role
+      FROM totals t LEFT JOIN requests r ON r.analyst = coalesce(t.analyst, '') AND r.role = t.role
      ORDER BY t.reads DESC, t.role`);
   return rows.map((r) => ({ ...r, requestIds: r.requestIds.map(Number), reads: Number(r.reads), outsideGrant: Number(r.outsideGrant) }));
 }
