@@ -46,7 +46,11 @@ export async function inPipelinedTransaction<T, R>(
       throw err;
     }
     const [committed, read] = await Promise.allSettled([client.query('COMMIT'), afterCommit(tx, result)]);
-    if (committed.status === 'rejected') throw committed.reason;
+    if (committed.status === 'rejected') {
+      // A connection that failed its COMMIT serves nobody else.
+      broken = committed.reason as Error;
+      throw committed.reason;
+    }
     if (read.status === 'rejected') throw read.reason;
     return read.value;
   } finally {
