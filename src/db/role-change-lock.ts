@@ -13,10 +13,9 @@
 // warehouse, so a key there (even one not shown anywhere, like the former `hashtext(...)` key) is a
 // key an analyst can hold for as long as she likes. Analysts have no CONNECT on the control database.
 import { sql } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
 import type { ControlDb, ControlTx } from './client.js';
-import * as schema from './schema.js';
+import { inPipelinedTransaction } from './pipelined-tx.js';
 
 // Any constants work; they only have to be the same for every gate instance on this control database.
 const ROLE_CHANGE_LOCK = 0x46445752; // "FDWR"
@@ -25,45 +24,20 @@ const RECONCILE_LOCK = 0x46445743; // "FDWC"
 
 /** First statement of a control transaction that changes analyst roles in the warehouse. */
 export async function holdRoleChangeLock(tx: ControlTx): Promise<void> {
-  await tx.execute(sql`SELECT pg_advisory_xact_lock_shared(${ROLE_CHANGE_LOCK})`);
+  await tx.execute(sql.raw(takeRoleChangeLockShared));
 }
 
+/** The role-change lock, shared: sent with BEGIN as a transaction's first statement. */
+export const takeRoleChangeLockShared = `SELECT pg_advisory_xact_lock_shared(${ROLE_CHANGE_LOCK})`;
+
 /**
- * Runs `work` in a control transaction whose first statement takes the role-change lock shared.
- * The connection is in pg's pipeline mode: BEGIN and the lock (one simple query of constants, no
- * values) are written at once and `work`'s statements follow them on the wire in the order issued,
- * so the lock and the statements `work` issues without awaiting each other cost one round trip.
- * Each statement still runs on its own in the server, in order, with its own snapshot: a read
- * queued behind the lock runs only once the lock is held and sees what committed before.
- * Commits when `work` resolves and rolls back when it throws.
+ * Runs `work` in a pipelined control transaction (src/db/pipelined-tx.ts) whose first statement
+ * takes the role-change lock shared, sent with BEGIN: the lock and the statements `work` issues
+ * without awaiting each other cost one round trip. Commits when `work` resolves and rolls back when
+ * it throws.
  */
-export async function inRoleChangeTransaction<T>(db: ControlDb, work: (tx: ControlDb) => Promise<T>): Promise<T> {
-  // drizzle keeps the pool it was made with as $client (see controlDb).
-  const pool = (db as unknown as { $client?: Partial<pg.Pool> }).$client;
-  if (typeof pool?.totalCount !== 'number' || !pool.connect) throw new Error('a role-change transaction needs the control pool');
-  const client = (await (pool as pg.Pool).connect()) as pg.PoolClient & { pipeline: boolean };
-  client.pipeline = true;
-  let broken: Error | undefined;
-  try {
-    const begun = client.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${ROLE_CHANGE_LOCK})`);
-    begun.catch(() => {});
-    let result: T;
-    try {
-      result = await work(drizzle(client, { schema }));
-      await begun;
-      await client.query('COMMIT');
-    } catch (err) {
-      await begun.catch(() => {});
-      await client.query('ROLLBACK').catch((rollbackFailed: Error) => {
-        broken = rollbackFailed;
-      });
-      throw err;
-    }
-    return result;
-  } finally {
-    client.pipeline = false;
-    client.release(broken);
-  }
+export function inRoleChangeTransaction<T>(db: ControlDb, work: (tx: ControlDb) => Promise<T>): Promise<T> {
+  return inPipelinedTransaction(db, { afterBegin: takeRoleChangeLockShared }, work);
 }
 
 /** A session holding a lock someone waited for, as far as pg_locks and pg_stat_activity show it. */

@@ -7,6 +7,8 @@ import { assertAllowed } from '../access/rules.js';
 import { appendAudit, appendAuditMany } from '../audit/log.js';
 import type { Identity } from '../auth/identity.js';
 import type { ControlDb, ControlTx } from '../db/client.js';
+import { inPipelinedTransaction } from '../db/pipelined-tx.js';
+import { takeRoleChangeLockShared } from '../db/role-change-lock.js';
 import { AppError } from '../errors.js';
 import { notify, requestText } from '../notify/outbox.js';
 import type { Policy } from '../policy/schema.js';
@@ -17,7 +19,6 @@ import { type RequestDraft, checkRequest } from './catalog.js';
 import * as dal from './dal.js';
 import type { LockedRequest } from './dal.js';
 import { endGrants, lockLiveGrants } from './end-grants.js';
-import { inPipelinedTransaction } from './pipelined-tx.js';
 import { datasetColumn, endRequests } from './end-requests.js';
 import type { Approvals, Decision, DecisionResult, GrantView, QueueItem, RequestView } from './types.js';
 
@@ -156,10 +157,10 @@ export class PiiRequestService {
     assertAllowed('requests.review', { standing: this.gate.standing(identity) });
     const now = this.now();
     type Outcome = { kind: 'done'; final: boolean } | { kind: 'blocked'; block: ReviewBlock } | { kind: 'expired' } | { kind: 'closed'; state: string };
-    // Pipelined (src/requests/pipelined-tx.ts): BEGIN with the role-change lock (an approval may be
+    // Pipelined (src/db/pipelined-tx.ts): BEGIN with the role-change lock (an approval may be
     // the one that grants), the request's lock and the votes read after it travel in one round
     // trip; the writes in another; the answer's reads right behind COMMIT.
-    const answered = await inPipelinedTransaction(this.db, { roleChangeLock: decision === 'approve' }, async (tx): Promise<Outcome> => {
+    const answered = await inPipelinedTransaction(this.db, { afterBegin: decision === 'approve' ? takeRoleChangeLockShared : undefined }, async (tx): Promise<Outcome> => {
       const [r, facts] = await Promise.all([
         dal.lockRequest(tx, { id: requestId }),
         dal.reviewFacts(tx, requestId, this.policy.agreement.version),
