@@ -1,4 +1,4 @@
-// The data-subject report's rollups (migration 0014) are derived data: for any window (whole
+// The data-subject report's rollups (migration 0012) are derived data: for any window (whole
 // months, whole days, partial edge days, one day, one instant) the report's readers and counts equal
 // a direct count over audit_events, whether the totals were added event by event or rebuilt; and
 // the pgaudit ingestion adds a batch once, even when the same log is ingested again.

@@ -211,7 +211,7 @@ async function commitBatch(
         });
         for (const hit of p.hits) await raiseAlert(tx, p.event, eventId, hit);
       }
-      // The data-subject report's running totals (derived, migration 0014), in the same transaction
+      // The data-subject report's running totals (derived, migration 0012), in the same transaction
       // as the events and the cursor: a batch counts once or not at all.
       await addToReadRollups(tx, readIds);
     });

@@ -116,7 +116,7 @@ export const piiReadStatements = pgTable('pii_read_statements', {
 });
 
 /**
- * Derived from audit_events (migration 0014; rebuildable with pii_read_rollup_rebuild()): pii.read
+ * Derived from audit_events (migration 0012; rebuildable with pii_read_rollup_rebuild()): pii.read
  * totals per day and month, login role, analyst ('' when none) and set of tables, kept by the
  * pgaudit ingestion in its transaction, for the data-subject report. Not evidence.
  */

@@ -111,7 +111,7 @@ function readParts(tables: string[], w: Window) {
     ${sql.join(edges, sql``)}`;
 }
 
-/** Who read: one row per login role (the analyst behind it, if any), from the rollups (migration 0014). */
+/** Who read: one row per login role (the analyst behind it, if any), from the rollups (migration 0012). */
 export async function readers(db: ControlDb, tables: string[], w: Window): Promise<ReaderRow[]> {
   const t = sql`${pgArray(tables)}::text[]`;
   const { rows } = await db.execute<ReaderRow & { reads: string; outsideGrant: string; requestIds: (string | number)[] }>(sql`
@@ -166,7 +166,7 @@ export function namingPattern(terms: string[]): string {
 }
 
 /**
- * Retained statement texts naming the person, found through the trigram index (migration 0014) and
+ * Retained statement texts naming the person, found through the trigram index (migration 0012) and
  * then matched with the pattern itself; materialized so the planner starts from them.
  */
 const namingStatements = (pattern: string) =>

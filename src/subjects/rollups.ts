@@ -1,4 +1,4 @@
-// The data-subject report's running totals of pii.read events (migration 0014: pii_read_rollup,
+// The data-subject report's running totals of pii.read events (migration 0012: pii_read_rollup,
 // pii_read_request_spans). Derived data: audit_events stays the record, and these tables can be
 // rebuilt from it at any time. Whoever appends pii.read events adds them here in the same
 // transaction (the pgaudit ingestion, the demo seed); a bulk load rebuilds.
