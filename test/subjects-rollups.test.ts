@@ -11,7 +11,7 @@ import { controlDb, createPool } from '../src/db/client.js';
 import { runMigrations } from '../src/db/migrate.js';
 import { Prng } from '../src/demo/prng.js';
 import { readCounts, readers, windowParts } from '../src/subjects/dal.js';
-import { addToReadRollups, rebuildReadRollups } from '../src/subjects/rollups.js';
+import { addToReadRollups, rebuildReadRollups } from '../src/subjects/dal.js';
 import { createDatabase, urlFor } from './support/pg.js';
 
 const TABLES = ['pii.users', 'pii.message_text'];

@@ -11,7 +11,7 @@ import type pg from 'pg';
 import type { ControlDb, ControlTx } from '../db/client.js';
 import { CopyOut } from '../db/copy-out.js';
 import { pgArray } from '../db/pg-array.js';
-import { accessDenials, analysts, auditEvents, piiGrants, piiReadStatements, piiRequests } from '../db/schema.js';
+import { accessDenials, analysts, auditEvents, ingestCursors, piiGrants, piiReadStatements, piiRequests } from '../db/schema.js';
 import { COPY_COLUMNS } from './chain-encoder.js';
 
 const e = auditEvents;
@@ -245,4 +245,33 @@ export function copyChainBatch(
   const copy = new CopyOut(`COPY (SELECT ${COPY_COLUMNS} FROM audit_events ${where} ORDER BY id LIMIT ${limit}) TO STDOUT`, onLine);
   client.query(copy);
   return copy.done;
+}
+
+// --- pgaudit ingestion: the cursor of each log file, statement texts, who a login role is ---------
+
+/** Where ingestion of `source` stands (0 for a file not seen before). */
+export async function cursorPosition(db: ControlDb, source: string): Promise<number> {
+  await db.insert(ingestCursors).values({ source, position: 0 }).onConflictDoNothing();
+  const [row] = await db.select({ position: ingestCursors.position }).from(ingestCursors).where(eq(ingestCursors.source, source));
+  return row!.position;
+}
+
+/** Compare-and-set of a file's cursor: false when another ingester moved it first. */
+export async function moveCursor(tx: ControlTx, source: string, from: number, to: number, at: Date): Promise<boolean> {
+  const moved = await tx
+    .update(ingestCursors)
+    .set({ position: to, updatedAt: at })
+    .where(and(eq(ingestCursors.source, source), eq(ingestCursors.position, from)))
+    .returning({ source: ingestCursors.source });
+  return moved.length === 1;
+}
+
+export async function insertReadStatement(tx: ControlTx, row: { eventId: number; statement: string; statementSha256: string }): Promise<void> {
+  await tx.insert(piiReadStatements).values(row);
+}
+
+/** The analysts behind gate-managed login roles. */
+export async function analystsOfRoles(db: ControlDb, roles: string[]): Promise<Array<{ username: string; roleName: string }>> {
+  if (roles.length === 0) return [];
+  return db.select({ username: analysts.username, roleName: analysts.roleName }).from(analysts).where(inArray(analysts.roleName, roles));
 }

@@ -9,13 +9,12 @@
 import { createHash } from 'node:crypto';
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { and, eq, inArray } from 'drizzle-orm';
 import type { ControlDb, ControlTx } from '../db/client.js';
-import { analysts, ingestCursors, piiReadStatements } from '../db/schema.js';
 import { type AlertEvaluator, noAlerts } from '../alerts/evaluate.js';
 import type { AlertHit } from '../alerts/rules.js';
 import { notify } from '../notify/outbox.js';
-import { addToReadRollups } from '../subjects/rollups.js';
+import { addToReadRollups } from '../subjects/dal.js';
+import * as dal from './dal.js';
 import { type AuditEvent, appendAudit } from './log.js';
 import type { PgauditRecord } from './pgaudit-log.js';
 import { type StatementGroup, planChunk } from './pgaudit-plan.js';
@@ -111,12 +110,6 @@ async function firstLine(fh: FileHandle, size: number): Promise<Buffer | null> {
   }
 }
 
-async function cursorPosition(db: ControlDb, source: string): Promise<number> {
-  await db.insert(ingestCursors).values({ source, position: 0 }).onConflictDoNothing();
-  const [row] = await db.select({ position: ingestCursors.position }).from(ingestCursors).where(eq(ingestCursors.source, source));
-  return row!.position;
-}
-
 async function ingestFile(db: ControlDb, file: string, opts: IngestOptions, result: IngestResult): Promise<void> {
   const now = opts.now ?? (() => new Date());
   const settleMs = opts.settleMs ?? 5_000;
@@ -128,7 +121,7 @@ async function ingestFile(db: ControlDb, file: string, opts: IngestOptions, resu
     const head = await firstLine(fh, st.size);
     if (!head) return; // not even one complete line yet
     const source = `pgaudit:${path.basename(file)}:${sha256Hex(head).slice(0, 16)}`;
-    let position = await cursorPosition(db, source);
+    let position = await dal.cursorPosition(db, source);
     // Only bytes that existed at stat time are considered, so the "quiet" rule is sound.
     const quiet = st.mtimeMs <= now().getTime() - settleMs;
     let chunkBytes = baseChunk;
@@ -194,21 +187,12 @@ async function commitBatch(
     await db.transaction(async (tx) => {
       // Compare-and-set first: a concurrent ingester of the same file waits here, then finds the
       // position changed and rolls back.
-      const moved = await tx
-        .update(ingestCursors)
-        .set({ position: to, updatedAt: now() })
-        .where(and(eq(ingestCursors.source, source), eq(ingestCursors.position, from)))
-        .returning({ source: ingestCursors.source });
-      if (moved.length !== 1) throw new Moved();
+      if (!(await dal.moveCursor(tx, source, from, to, now()))) throw new Moved();
       const readIds: number[] = [];
       for (const p of planned) {
         const eventId = await appendAudit(tx, p.event);
         readIds.push(eventId);
-        await tx.insert(piiReadStatements).values({
-          eventId,
-          statement: p.statement,
-          statementSha256: p.sha,
-        });
+        await dal.insertReadStatement(tx, { eventId, statement: p.statement, statementSha256: p.sha });
         for (const hit of p.hits) await raiseAlert(tx, p.event, eventId, hit);
       }
       // The data-subject report's running totals (derived, migration 0012), in the same transaction
@@ -271,9 +255,7 @@ function statementText(records: PgauditRecord[]): string {
 async function planEvents(db: ControlDb, groups: StatementGroup[], opts: IngestOptions, now: () => Date): Promise<PlannedEvent[]> {
   const find = opts.findRequestInForce ?? noRequestInForce;
   const managed = [...new Set(groups.map((g) => g.records[0]!.user))].filter((r) => r.startsWith(opts.rolePrefix));
-  const known = managed.length
-    ? await db.select({ username: analysts.username, roleName: analysts.roleName }).from(analysts).where(inArray(analysts.roleName, managed))
-    : [];
+  const known = await dal.analystsOfRoles(db, managed);
   const analystOf = new Map(known.map((a) => [a.roleName, a.username]));
 
   const out: PlannedEvent[] = [];

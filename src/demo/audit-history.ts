@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { count } from 'drizzle-orm';
 import type pg from 'pg';
 import { type AuditEvent, appendAudit } from '../audit/log.js';
-import { addToReadRollups } from '../subjects/rollups.js';
+import { addToReadRollups } from '../subjects/dal.js';
 import type { ControlDb } from '../db/client.js';
 import { analysts, piiGrants, piiReadStatements, piiRequestReviews, piiRequests } from '../db/schema.js';
 import { analystRoleName } from '../provisioner/role-name.js';

@@ -3,7 +3,7 @@
 // those whose text names the person). Reads are found through the access log's own window bounds
 // (auditWhere) on the (action, id) index, so a window costs what it holds, not the whole log.
 import { sql } from 'drizzle-orm';
-import type { ControlDb } from '../db/client.js';
+import type { ControlDb, ControlTx } from '../db/client.js';
 import { pgArray } from '../db/pg-array.js';
 import { auditWhere } from '../audit/filters.js';
 
@@ -227,4 +227,19 @@ export async function alertsOn(db: ControlDb, tables: string[], w: Window, limit
      ORDER BY audit_events.id DESC
      LIMIT ${limit}`);
   return rows.map((r) => ({ ...r, eventId: Number(r.eventId), readEventId: Number(r.readEventId) }));
+}
+
+// --- The running totals of pii.read events (migration 0012: pii_read_rollup, pii_read_request_spans).
+// Derived data: audit_events stays the record, and these tables can be rebuilt from it at any time.
+// Whoever appends pii.read events adds them here in the same transaction (the pgaudit ingestion, the
+// demo seed); a bulk load rebuilds.
+
+/** Counts the pii.read events among `eventIds` (other actions are ignored). */
+export async function addToReadRollups(tx: ControlTx, eventIds: number[]): Promise<void> {
+  if (eventIds.length) await tx.execute(sql`SELECT pii_read_rollup_add(${pgArray(eventIds)}::bigint[])`);
+}
+
+/** Recomputes the totals from audit_events (after a bulk load, or to repair). */
+export async function rebuildReadRollups(db: ControlDb): Promise<void> {
+  await db.execute(sql`SELECT pii_read_rollup_rebuild()`);
 }
