@@ -20,7 +20,7 @@ import { Hono } from 'hono';
 import pg from 'pg';
 import { createPool } from '../src/db/client.js';
 import { startGateOn } from '../test/support/gate-core.js';
-import { HttpSession, formField, signIn } from '../test/support/http-session.js';
+import { deviceToken, signedInBrowser } from '../test/support/personas.js';
 import os from 'node:os';
 import { type Figure, environment, formatTable, freePort, median, repoRoot, runBench, startCluster, writeJson } from './lib.js';
 
@@ -62,16 +62,8 @@ runBench({ connections: 10, seconds: 8, rounds: 3, out: 'tmp/bench/api-decision.
   cleanup.add('gate', () => gate.close());
 
   // alice signs in, accepts the agreement and gets a gate token (device style, confirmed here).
-  const browser = new HttpSession();
-  const { res } = await signIn(browser, gate.url, 'alice', 'alice-demo');
-  const home = await res.text();
-  const csrf = formField(home, '_csrf')!;
-  const post = (path: string, fields: Record<string, string>) =>
-    browser.request(`${gate.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: gate.url }, body: new URLSearchParams(fields).toString() });
-  await post('/agreement', { _csrf: csrf, version: formField(home, 'version')! });
-  const started = (await (await fetch(`${gate.url}/api/cli/device`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json()) as { deviceCode: string; userCode: string };
-  await post('/cli/device', { _csrf: csrf, userCode: started.userCode, decision: 'allow' });
-  const issued = (await (await fetch(`${gate.url}/api/cli/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grantType: 'device_code', deviceCode: started.deviceCode }) })).json()) as { token: string };
+  const { s: browser, csrf } = await signedInBrowser(gate, 'alice');
+  const issued = { token: await deviceToken(gate, browser, csrf) };
   const me = await (await fetch(`${gate.url}/api/me`, { headers: { authorization: `Bearer ${issued.token}` } })).text();
   if (!me.includes('"alice"')) throw new Error(`the token does not work: ${me.slice(0, 200)}`);
 

@@ -19,8 +19,7 @@ import { createApp } from '../src/app.js';
 import { createLogger } from '../src/log.js';
 import { createNodeMetrics } from '../src/metrics/node.js';
 import { startGateOn } from '../test/support/gate-core.js';
-import { HttpSession, formField, signIn } from '../test/support/http-session.js';
-import { deviceToken } from '../test/support/personas.js';
+import { deviceToken, signedInBrowser } from '../test/support/personas.js';
 import { type Figure, environment, figure, formatFigures, formatTable, freePort, median, repoRoot, runBench, runInterleaved, startCluster, writeJson } from './lib.js';
 
 const say = (s = '') => process.stdout.write(`${s}\n`);
@@ -43,15 +42,7 @@ runBench({ batch: 25, iterations: 40, warmup: 5, connections: 10, seconds: 4, ro
   cleanup.add('gate', () => gate.close());
 
   // alice signs in, accepts the agreement and gets a gate token (as P2 does).
-  const browser = new HttpSession();
-  const { res } = await signIn(browser, gate.url, 'alice', 'alice-demo');
-  const home = await res.text();
-  const csrf = formField(home, '_csrf')!;
-  await browser.request(`${gate.url}/agreement`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: gate.url },
-    body: new URLSearchParams({ _csrf: csrf, version: formField(home, 'version')! }).toString(),
-  });
+  const { s: browser, csrf } = await signedInBrowser(gate, 'alice');
   const token = await deviceToken(gate, browser, csrf);
   const auth = { authorization: `Bearer ${token}` };
 

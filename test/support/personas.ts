@@ -40,7 +40,7 @@ const postJson = (url: string, body: unknown) =>
   fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 /** A browser session of `username` (the agreement accepted when `accept` and offered). */
-async function browser(gate: TestGate, username: string, accept = true): Promise<{ s: HttpSession; csrf: string; accepted: boolean }> {
+export async function signedInBrowser(gate: TestGate, username: string, accept = true): Promise<{ s: HttpSession; csrf: string; accepted: boolean }> {
   const s = new HttpSession();
   const { res } = await signIn(s, gate.url, username, `${username}-demo`);
   const html = await res.text();
@@ -91,7 +91,7 @@ export async function personas(gate: TestGate): Promise<Persona[]> {
   out.push({ name: 'anonymous', username: null, standing: null, agreementAccepted: false, via: 'none', dead: false, request: (p, i) => anon.request(at(p), i) });
 
   for (const username of ['mallory', 'alice', 'bob', 'dave', 'carol', 'erin']) {
-    const b = await browser(gate, username);
+    const b = await signedInBrowser(gate, username);
     out.push(cookiePersona(username, username, b, standing(username), at));
   }
 
@@ -99,7 +99,7 @@ export async function personas(gate: TestGate): Promise<Persona[]> {
   const both = ['fdwg-auditors', 'fdwg-approvers'];
   gate.issuer.setAccountGroups('carol', both);
   try {
-    const b = await browser(gate, 'carol');
+    const b = await signedInBrowser(gate, 'carol');
     out.push(cookiePersona('carol+approvers', 'carol', b, standing('carol', both), at));
   } finally {
     gate.issuer.setAccountGroups('carol', groupsOf('carol'));
@@ -107,14 +107,14 @@ export async function personas(gate: TestGate): Promise<Persona[]> {
 
   // Alice's command line: a gate token minted through her browser session.
   const alice = out.find((p) => p.name === 'alice')!;
-  const aliceBrowser = await browser(gate, 'alice');
+  const aliceBrowser = await signedInBrowser(gate, 'alice');
   const token = await deviceToken(gate, aliceBrowser.s, aliceBrowser.csrf);
   const bearer = (t: string) => (p: string, i: RequestInit = {}) =>
     fetch(at(p), { ...i, redirect: 'manual', headers: { ...(i.headers as Record<string, string>), authorization: `Bearer ${t}` } });
   out.push({ name: 'token', username: 'alice', standing: alice.standing, agreementAccepted: true, via: 'bearer', dead: false, request: bearer(token) });
 
   // A browser session past its end (the cookie still sent), and a token ended by `fdwg logout`.
-  const old = await browser(gate, 'bob');
+  const old = await signedInBrowser(gate, 'bob');
   const cookie = old.s.cookie('localhost', SESSION_COOKIE)!;
   const id = createHash('sha256').update(cookie).digest('hex');
   await controlRows(gate, `UPDATE gate_sessions SET expires_at = now() - interval '1 second' WHERE id = $1`, [id]);
