@@ -27,7 +27,8 @@ import pg from 'pg';
 import { createPool } from '../src/db/client.js';
 import { prepareDatabases, urlWith } from '../src/node/databases.js';
 import { loadPolicy } from '../src/policy/load.js';
-import { datasetRole, managedRoles } from '../src/provisioner/roles.js';
+import { analystRoleSettings, datasetRole, managedRoles } from '../src/provisioner/roles.js';
+import { quoteIdent, quoteLiteral } from '../src/provisioner/sql.js';
 import { reconcile } from '../src/reconcile/apply.js';
 import {
   Cleanup,
@@ -50,7 +51,7 @@ let args = defaults;
 const policy = loadPolicy(path.resolve(repoRoot, 'policies'));
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
-async function scenario(superuserUrl: string, tables: number) {
+async function scenario(superuserUrl: string, tables: number, cleanup: Cleanup) {
   say(`Setting up: ${args.analysts} analysts, ${tables} pseudonymized tables (own cluster)...`);
   const prefix = `b${tables}_`;
   const gatePassword = `gate-${Date.now()}-${tables}`;
@@ -68,6 +69,12 @@ async function scenario(superuserUrl: string, tables: number) {
   const su = new pg.Client({ connectionString: dbaUrl });
   const ctl = new pg.Client({ connectionString: controlAdminUrl });
   const gateClient = new pg.Client({ connectionString: warehouseUrl });
+  // A client that loses its server between queries emits 'error', which would kill the process:
+  // when a round fails, Cleanup stops the clusters (fast shutdown: "terminating connection due to
+  // administrator command") under clients still open, and the crash hid the round's own error.
+  for (const [name, c] of [['superuser (warehouse)', su], ['superuser (control)', ctl], ['gate', gateClient]] as const) {
+    c.on('error', (err) => process.stderr.write(`bench: ${tables} tables: ${name} connection lost: ${err.message}\n`));
+  }
   await Promise.all([su.connect(), ctl.connect(), gateClient.connect()]);
 
   // Governed tables (empty: the leak guard still describes and samples each one).
@@ -76,14 +83,26 @@ async function scenario(superuserUrl: string, tables: number) {
   await su.query(`DO $$ BEGIN FOR i IN 1..${tables} LOOP
                     EXECUTE format('CREATE TABLE pseudonymized.t_%s (id int PRIMARY KEY, topic text, headers jsonb)', i);
                   END LOOP; END $$`);
-  const addAnalysts = async (from: number, count: number) => {
+  // The provisioner gives a new role the gate's per-role settings when it creates it; without them
+  // the reconciler repairs two settings per role as drift. The first batch goes without (the first
+  // apply repairs them, as on a warehouse whose roles predate the settings); new analysts get them
+  // like the provisioner gives them, so their timed apply is the tier grant alone.
+  const settings = Object.entries(analystRoleSettings(policy.credentials));
+  const addAnalysts = async (from: number, count: number, opts: { withSettings: boolean }) => {
     const names = Array.from({ length: count }, (_, k) => `a${from + k}`);
     await ctl.query(`INSERT INTO analysts (username, subject, role_name) SELECT n, n, $2 || n FROM unnest($1::text[]) n`, [names, prefix]);
     // Created by the gate, as the provisioner does: the gate then administers them.
-    await gateClient.query(names.map((n) => `CREATE ROLE "${prefix}${n}" NOLOGIN`).join(';'));
+    await gateClient.query(
+      names
+        .flatMap((n) => {
+          const role = quoteIdent(`${prefix}${n}`);
+          return [`CREATE ROLE ${role} NOLOGIN`, ...(opts.withSettings ? settings.map(([k, v]) => `ALTER ROLE ${role} SET ${quoteIdent(k)} = ${quoteLiteral(v)}`) : [])];
+        })
+        .join(';'),
+    );
     return names;
   };
-  const first = await addAnalysts(0, args.analysts);
+  const first = await addAnalysts(0, args.analysts, { withSettings: false });
   // 5% hold a live credential, 10% a live PII grant.
   const live = first.filter((_, i) => i % 20 === 0);
   await gateClient.query(live.map((n) => `ALTER ROLE "${prefix}${n}" LOGIN`).join(';'));
@@ -105,6 +124,10 @@ async function scenario(superuserUrl: string, tables: number) {
   const dba = createPool(dbaUrl, 2);
   const gate = createPool(warehouseUrl, 2);
   const control = createPool(controlUrl, 2);
+  // Closed before the cluster stops (Cleanup runs steps in reverse), also when a round throws.
+  let closing: Promise<unknown> | undefined;
+  const close = () => (closing ??= Promise.allSettled([dba.end(), gate.end(), control.end(), su.end(), ctl.end(), gateClient.end()]));
+  cleanup.add(`connections ${tables}`, close);
   const deps = (warehouse: pg.Pool) => ({ policy, prefix, warehouse, control });
 
   const t0 = performance.now();
@@ -147,7 +170,14 @@ async function scenario(superuserUrl: string, tables: number) {
     return out;
   };
   const expectApplied = (r: Awaited<ReturnType<typeof reconcile>>, n: number) => {
-    if (r.applied.length !== n || r.pending.length !== 0) throw new Error(`expected ${n} gate steps, got ${r.applied.length} (+${r.pending.length} pending)`);
+    if (r.applied.length === n && r.pending.length === 0) return;
+    // Which statements came in addition names the change that made them (a new drift check, say).
+    const kinds = new Map<string, number>();
+    for (const s of [...r.applied, ...r.pending]) {
+      const kind = s.sql.split(' ').slice(0, 2).join(' ');
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    }
+    throw new Error(`expected ${n} gate steps, got ${r.applied.length} (+${r.pending.length} pending): ${[...kinds].map(([k, c]) => `${c} x ${k}`).join(', ')}`);
   };
 
   // (a) The figure: at the stated analyst count, every analyst loses the membership (the gate
@@ -170,7 +200,7 @@ async function scenario(superuserUrl: string, tables: number) {
   // Also gives the standing cost: how much every run grows per analyst (least-squares slope).
   let analystCount = args.analysts;
   const growthRound = async (count: number, noopBefore: number) => {
-    await addAnalysts(analystCount, count);
+    await addAnalysts(analystCount, count, { withSettings: true });
     analystCount += count;
     const { r, ms } = await gateApply();
     expectApplied(r, count);
@@ -184,7 +214,7 @@ async function scenario(superuserUrl: string, tables: number) {
       [`"${prefix}a%`],
     );
     const groupAcl = await su.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee = $1::regrole`, [roles.pseudonymized]);
-    await Promise.allSettled([dba.end(), gate.end(), control.end(), su.end(), ctl.end(), gateClient.end()]);
+    await close();
     return { tableAclEntriesOfAnalysts: acl.rows[0]!.n, tableAclEntriesOfPseudonymizedGroup: groupAcl.rows[0]!.n };
   };
 
@@ -269,7 +299,7 @@ async function run(parsed: typeof defaults, cleanup: Cleanup): Promise<number> {
     // Its own cluster: pg_authid and pg_auth_members are shared by a whole cluster.
     const cluster = await startCluster({ tmpPrefix: 'fdwg-bench-reconcile-' });
     cleanup.add(`cluster ${t}`, () => cluster.stop());
-    scenarios.push(await scenario(cluster.superuserUrl, t));
+    scenarios.push(await scenario(cluster.superuserUrl, t, cleanup));
   }
   const results = await measure(scenarios);
   say('');
