@@ -43,6 +43,7 @@ export const BENCHES: BenchEntry[] = [
   // The sizes: the report's target is defined at 1M events, the top-off's at 200,000 messages.
   { name: 'subjects', script: 'bench/subjects.ts', args: ['--iterations', '30', '--warmup', '3', '--statements', '4000'] },
   { name: 'tiers', script: 'bench/tiers.ts', args: ['--messages', '200000'] },
+  { name: 'probe', script: 'bench/probe.ts', args: ['--junk-ids', '4', '--replay-seconds', '3', '--deadline-seconds', '20'] },
 ];
 
 interface Row extends Partial<Figure> {
