@@ -18,6 +18,7 @@ import { SESSION_LIFETIME_SECONDS, SessionStore } from './auth/sessions.js';
 import { GateTokens, TOKEN_MAX_SECONDS } from './auth/tokens.js';
 import type { AppConfig } from './config.js';
 import { controlDb } from './db/client.js';
+import { within } from './deadline.js';
 import { AppError, classifyUnexpected, errorBody } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import type { Policy } from './policy/schema.js';
@@ -136,17 +137,10 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     // Each check gets HEALTH_CHECK_MS: a frozen database (connections accepted, nothing answered)
     // must make this a prompt 503, not a request that hangs as long as the freeze.
     const HEALTH_CHECK_MS = 2_000;
-    const within = <T,>(work: Promise<T>, ms = HEALTH_CHECK_MS) =>
-      new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-        work.then(
-          (v) => (clearTimeout(timer), resolve(v)),
-          (e) => (clearTimeout(timer), reject(e)),
-        );
-      });
+    const inTime = <T,>(work: Promise<T>) => within(work, HEALTH_CHECK_MS, () => new Error(`no answer within ${HEALTH_CHECK_MS} ms`));
     const check = async (name: 'control' | 'warehouse', fn: () => Promise<unknown>) => {
       try {
-        await within(fn());
+        await inTime(fn());
         return [name, { ok: true }] as const;
       } catch (err) {
         // The reason goes to the log, not to this unauthenticated endpoint.
@@ -158,14 +152,14 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       check('control', () => deps.controlPool.query({ text: 'SELECT 1', query_timeout: HEALTH_CHECK_MS } as pg.QueryConfig)),
       check('warehouse', () => services.provisioner.ping()),
       // Informational only: whether PostgreSQL logs PII reads never decides readiness.
-      within(pgauditStatus(deps.warehousePool, services.provisioner.roles.piiAudit)).catch(() => ({
+      inTime(pgauditStatus(deps.warehousePool, services.provisioner.roles.piiAudit)).catch(() => ({
         available: false,
         role: null,
         detail: 'The pgaudit status could not be read.',
       })),
       // Informational too: signed-in people keep working while the issuer is away (sign-ins and
       // refreshes answer 503), so taking the gate out of a load balancer would only make it worse.
-      within(oidc.ping()).then(
+      inTime(oidc.ping()).then(
         () => ({ ok: true }),
         () => ({ ok: false, error: 'not answering: sign-ins and session refreshes answer 503' }),
       ),

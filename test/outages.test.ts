@@ -17,17 +17,17 @@ const alice = new HttpSession();
 /** Seconds to each answer that matters, for the closing note. */
 const figures: string[] = [];
 
-/** This test's client-side query timeout (the serving gate's is SERVING_POOL_TIMEOUTS'), longer than /healthz may take. */
-const QUERY_TIMEOUT_MS = 6_000;
-
 const target = (url: string) => ({ host: new URL(url).hostname, port: Number(new URL(url).port) });
 
-/** Points a pool's future connections through a proxy, with the serving gate's timeouts. */
-function through(pool: pg.Pool, proxy: TcpProxy) {
+/** This test's client-side query timeout on the warehouse (shorter than the serving gate's, to keep the test short). */
+const QUERY_TIMEOUT_MS = 6_000;
+
+/** Points a pool's future connections through a proxy, with the serving gate's timeouts (or a shorter query timeout). */
+function through(pool: pg.Pool, proxy: TcpProxy, queryTimeoutMillis: number = SERVING_POOL_TIMEOUTS.queryTimeoutMillis) {
   const options = (pool as unknown as { options: Record<string, unknown> }).options;
   options.connectionString = proxy.via(String(options.connectionString));
   options.connectionTimeoutMillis = SERVING_POOL_TIMEOUTS.connectionTimeoutMillis;
-  options.query_timeout = QUERY_TIMEOUT_MS;
+  options.query_timeout = queryTimeoutMillis;
 }
 
 /** One request with a deadline: how long it took, and its status (0: no answer in time). */
@@ -61,7 +61,7 @@ beforeAll(async () => {
   warehouse = await startTcpProxy(target(gate.warehouseUrl));
   // No query has run on these pools yet: every connection they open goes through a proxy.
   through(pools!.control, control);
-  through(pools!.warehouse, warehouse);
+  through(pools!.warehouse, warehouse, QUERY_TIMEOUT_MS);
   await signIn(alice, gate.url, 'alice', 'alice-demo');
   expect((await timed('/api/agreement', { as: alice, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: gate.policy.agreement.version }) })).status).toBe(200);
   expect((await timed('/healthz')).status).toBe(200);
@@ -155,6 +155,8 @@ describe('the other way round', () => {
     const me = await timed('/api/me', { as: alice }, 20_000);
     figures.push(`control frozen: /api/me ${me.status} in ${me.seconds.toFixed(2)} s`);
     expect(me.status, me.text).toBe(503);
+    // The session read's own deadline, not the pool's 15 s query timeout.
+    expect(me.seconds).toBeLessThan(5);
     await control.restore();
     expect((await until('/api/me', 200, alice)).status).toBe(200);
     expect((await until('/healthz', 200)).status).toBe(200);

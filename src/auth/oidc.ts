@@ -17,6 +17,7 @@ import { createMiddleware } from 'hono/factory';
 import { HTTPException } from 'hono/http-exception';
 import * as oauth2 from 'oauth4webapi';
 import type { AppConfig } from '../config.js';
+import { within } from '../deadline.js';
 import { AppError } from '../errors.js';
 import type { AppEnv } from '../types.js';
 import type { Identity } from './identity.js';
@@ -332,17 +333,8 @@ export function signInThenReturn(c: Context<AppEnv>): Response {
 }
 
 /** The library's code exchange takes no signal: bound it from outside. */
-async function withDeadline<T>(work: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error('issuer timed out'), { name: 'TimeoutError' })), ISSUER_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const withDeadline = <T,>(work: Promise<T>) =>
+  within(work, ISSUER_TIMEOUT_MS, () => Object.assign(new Error('issuer timed out'), { name: 'TimeoutError' }));
 
 function errorName(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 200) : 'unknown';

@@ -3,12 +3,17 @@
 // issuer last said about them and when to ask again. Ending the row ends every copy of the cookie.
 import { appendAudit } from '../audit/log.js';
 import type { ControlDb, ControlTx } from '../db/client.js';
+import { within } from '../deadline.js';
+import { AppError } from '../errors.js';
 import * as dal from './dal.js';
 import type { Identity } from './identity.js';
 import { Sealer, randomToken, sha256Hex } from './sealing.js';
 
 /** A sign-in lasts at most this long, refreshes or not. */
 export const SESSION_LIFETIME_SECONDS = 12 * 3600;
+
+/** The longest a request waits for its session row (one indexed read that takes milliseconds). */
+export const SESSION_READ_TIMEOUT_MS = 3_000;
 
 export type SessionEndReason = 'logout' | 'left_fdwg' | 'admin' | 'issuer_refused' | 'expired';
 
@@ -110,7 +115,9 @@ export class SessionStore {
   }
 
   private async loadRow(id: string, kind: 'browser' | 'token'): Promise<LiveSession | null> {
-    const row = await this.loadLive(id, kind);
+    // Every signed-in request starts here: with the control database frozen it answers 503 within
+    // seconds, not after the pool's query timeout (which also covers the gate's long statements).
+    const row = await within(this.loadLive(id, kind), SESSION_READ_TIMEOUT_MS, () => new AppError('db_unavailable', 'A database the gate needs is not answering. Try again in a minute.'));
     if (!row) return null;
     return {
       id: row.id,
