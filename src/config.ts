@@ -86,10 +86,35 @@ const envSchema = z
       ctx.addIssue({
         code: 'custom',
         path: [env.CONTROL_DATABASE_URL ? 'WAREHOUSE_DATABASE_URL' : 'CONTROL_DATABASE_URL'],
-        message: 'set both CONTROL_DATABASE_URL and WAREHOUSE_DATABASE_URL, or DATABASE_URL for both',
+        message: 'set both CONTROL_DATABASE_URL and WAREHOUSE_DATABASE_URL (two databases)',
+      });
+    }
+    const control = env.CONTROL_DATABASE_URL ?? env.DATABASE_URL;
+    const warehouse = env.WAREHOUSE_DATABASE_URL ?? env.DATABASE_URL;
+    if (control && warehouse && sameDatabase(control, warehouse)) {
+      // Every analyst can connect to the warehouse: a control database there would put the gate's
+      // advisory locks (the reconciler's, the role-change lock) within their reach, and its tables'
+      // existence in their catalog. Fail closed rather than run that way.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CONTROL_DATABASE_URL'],
+        message: 'must name a database of its own, not the warehouse (analysts can connect to the warehouse; the gate\'s state and locks must be out of their reach)',
       });
     }
   });
+
+/** Same server and database name (libpq's defaults for what a URL leaves out). */
+function sameDatabase(a: string, b: string): boolean {
+  const key = (raw: string) => {
+    try {
+      const u = new URL(raw);
+      return `${u.hostname.toLowerCase() || 'localhost'}:${u.port || '5432'}/${decodeURIComponent(u.pathname.slice(1)) || decodeURIComponent(u.username)}`;
+    } catch {
+      return raw;
+    }
+  };
+  return key(a) === key(b);
+}
 
 export type Env = z.infer<typeof envSchema>;
 

@@ -12,6 +12,26 @@ describe('configuration', () => {
     expect(env.ROLE_PREFIX).toBe('fdwg_');
   });
 
+  test('the control database may not be the warehouse, where every analyst can connect', () => {
+    const issuer = { OIDC_ISSUER: 'https://id.example.org', OIDC_CLIENT_ID: 'x', OIDC_CLIENT_SECRET: 'y', SESSION_SECRET: 'z'.repeat(32) };
+    const problems = (env: Record<string, string>) => {
+      try {
+        parseEnv({ ...issuer, ...env });
+        return '';
+      } catch (err) {
+        return (err as ConfigError).problems.join('\n');
+      }
+    };
+    const refused = 'CONTROL_DATABASE_URL: must name a database of its own, not the warehouse';
+    // One URL for both, the same database named twice (default port, other case), and the fallback.
+    expect(problems({ DATABASE_URL: 'postgres://gate@db/warehouse' })).toContain(refused);
+    expect(problems({ CONTROL_DATABASE_URL: 'postgres://gate@DB:5432/warehouse', WAREHOUSE_DATABASE_URL: 'postgresql://prov@db/warehouse' })).toContain(refused);
+    expect(problems({ DATABASE_URL: 'postgres://gate@db/warehouse', WAREHOUSE_DATABASE_URL: 'postgres://prov@db/warehouse' })).toContain(refused);
+    // Two databases, even on one server, or one name on two servers: accepted.
+    expect(problems({ CONTROL_DATABASE_URL: 'postgres://gate@db/gate_control', WAREHOUSE_DATABASE_URL: 'postgres://prov@db/warehouse' })).toBe('');
+    expect(problems({ CONTROL_DATABASE_URL: 'postgres://gate@db:5433/warehouse', WAREHOUSE_DATABASE_URL: 'postgres://prov@db/warehouse' })).toBe('');
+  });
+
   test('a database URL without an issuer lists every missing setting at once', () => {
     try {
       parseEnv({ DATABASE_URL: 'postgres://gate@db/warehouse' });

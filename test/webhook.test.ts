@@ -425,7 +425,8 @@ describe('payload rules', () => {
 
 describe('configuration', () => {
   const external = {
-    DATABASE_URL: 'postgres://gate@db/warehouse',
+    CONTROL_DATABASE_URL: 'postgres://gate@db/gate_control',
+    WAREHOUSE_DATABASE_URL: 'postgres://gate@db/warehouse',
     OIDC_ISSUER: 'https://id.example.org',
     OIDC_CLIENT_ID: 'x',
     OIDC_CLIENT_SECRET: 'y',
