@@ -58,6 +58,23 @@ describe('sign-in against an Ipsilon-like issuer', () => {
     }
   });
 
+  test('no groups claim at all is a 503, not a person in no group: nobody is signed in, recorded or treated as a leaver', async () => {
+    // What a client registered without the groups scope sees (or an OIDC_GROUPS_CLAIM naming nothing).
+    const noGroups = await startTestGate({ demoMessages: 200, config: { oidc: { groupsClaim: 'fdwg_groups' } } });
+    try {
+      const s = new HttpSession();
+      const { res } = await signIn(s, noGroups.url, 'alice', 'alice-demo');
+      expect(res.status).toBe(503);
+      expect(await res.text()).toContain('did not send group memberships (claim &quot;fdwg_groups&quot;)');
+      expect(s.cookie('localhost', SESSION_COOKIE)).toBeUndefined();
+      expect((await me(s, noGroups)).res.status).toBe(401);
+      const rows = await control<{ n: number }>(noGroups, `SELECT (SELECT count(*) FROM audit_events WHERE actor = 'alice')::int + (SELECT count(*) FROM gate_sessions)::int AS n`);
+      expect(rows[0]!.n).toBe(0);
+    } finally {
+      await noGroups.close();
+    }
+  });
+
   test('a UserInfo answer about another subject refuses the sign-in', async () => {
     gate.issuer.setFault('userinfo-other-sub');
     try {

@@ -99,12 +99,18 @@ export function createOidc(config: AppConfig) {
     if (!username) {
       throw new AppError('bad_request', `The identity provider did not send a username (claim "${oidc.usernameClaim}").`);
     }
+    // No groups claim at all is the issuer (or the client's scopes) failing, not a person in no
+    // group: read as "no groups" it would end every analyst's access at their next sign-in.
+    const groups = asStringArray(claims[oidc.groupsClaim]);
+    if (!groups) {
+      throw unavailable(`The identity provider did not send group memberships (claim "${oidc.groupsClaim}"), so the gate cannot tell who is an FDWG member. Nothing was changed; try again later, or ask an admin to check the gate's scopes.`);
+    }
     return {
       sub: expectedSub,
       username,
       email: asString(claims.email) ?? null,
       name: asString(claims.name) ?? null,
-      groups: asStringArray(claims[oidc.groupsClaim]) ?? [],
+      groups,
     };
   }
 
