@@ -5,6 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import { reviewBlock, requesterStillAdmitted } from '../src/access/objects.js';
 import { type Action, actions, assertAllowed, decide, navLinks, refusalCodes, ruleTableMarkdown } from '../src/access/rules.js';
+import { readReadme, readmeRuleTable, ruleTableSection, withRuleTable } from '../src/access/rule-table.js';
 import { standingOf } from '../src/access/standing.js';
 import { AppError } from '../src/errors.js';
 
@@ -105,6 +106,21 @@ describe('the rule table', () => {
     const md = ruleTableMarkdown(new Map([['audit.read', ['GET /audit']]]));
     expect(md.split('\n')).toHaveLength(2 + Object.keys(actions).length);
     expect(md).toContain('| `audit.read` the access log: pages, exports and API | auditors | 401, 403 `forbidden` | `access.denied` | `GET /audit` |');
+  });
+
+  test('README.md holds the table as the rules and the routes render it today', () => {
+    const table = readmeRuleTable();
+    // The routes come from the app itself: an action the app serves is never shown without them.
+    expect(table).toContain('| `audit.subjects` ');
+    expect(table).toContain('`GET /audit/subjects/:username`<br>`GET /api/audit/subjects/:username`');
+    expect(table).toContain('`GET`/`POST /cli/authorize`');
+    expect(ruleTableSection(readReadme()), 'README.md\'s rule table is out of date: run `npm run docs:rules`').toBe(table);
+  });
+
+  test('the table is written between the markers, and only there', () => {
+    const readme = 'intro\n<!-- rules:begin -->\n| old |\n<!-- rules:end -->\nrest\n';
+    expect(withRuleTable(readme, '| new |')).toBe('intro\n<!-- rules:begin -->\n| new |\n<!-- rules:end -->\nrest\n');
+    expect(() => withRuleTable('no markers', '| new |')).toThrow(/markers/);
   });
 });
 

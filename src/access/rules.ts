@@ -237,16 +237,16 @@ export function navLinks(standing: Standing | undefined): { href: string; label:
 
 /**
  * The table as markdown (the README's section): each action, who may, what a refusal is, whether
- * it is recorded, and the routes that declare it (`routes`: from `routeActions(app)`).
+ * it is recorded, and the routes that declare it (`routes`: from `routesByAction()` in ./rule-table.ts).
  */
 export function ruleTableMarkdown(routes: ReadonlyMap<Action, readonly string[]>): string {
   const lines = ['| action | who may | refused with | on the log | routes |', '|---|---|---|---|---|'];
   for (const [name, rule] of Object.entries(actions) as [Action, ActionRule][]) {
     const who = whoRules[rule.who];
     const codes = [...(who.anonymous ? [] : ['401']), ...refusalCodes(name).map((c) => `403 \`${c}\``)];
-    lines.push(
-      `| \`${name}\` ${rule.what} | ${who.text} | ${codes.join(', ') || '-'} | ${rule.recorded ? '`access.denied`' : '-'} | ${(routes.get(name) ?? []).map((r) => `\`${r}\``).join('<br>')} |`,
-    );
+    const cells = [`\`${name}\` ${rule.what}`, who.text, codes.join(', ') || '-', rule.recorded ? '`access.denied`' : '-', (routes.get(name) ?? []).map((r) => `\`${r}\``).join('<br>')];
+    // A `|` in a description would end its cell.
+    lines.push(`| ${cells.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`);
   }
   return lines.join('\n');
 }
