@@ -2,7 +2,7 @@
 import { type Context, Hono } from 'hono';
 import { routePath } from 'hono/route';
 import { requestId } from 'hono/request-id';
-import { NONCE, secureHeaders } from 'hono/secure-headers';
+import { secureHeaders } from 'hono/secure-headers';
 import type pg from 'pg';
 import { DenialLog } from './access/denials.js';
 import { assertEveryRouteDeclared, guard } from './access/guard.js';
@@ -35,6 +35,7 @@ import type { AppEnv, Services } from './types.js';
 import { auditWebRoutes } from './web/audit-routes.js';
 import { subjectWebRoutes } from './web/subject-routes.js';
 import { ErrorPage } from './web/pages.js';
+import { NONCE } from './web/nonce.js';
 import { webRoutes } from './web/routes.js';
 import { adminWebRoutes } from './web/admin-routes.js';
 import { cliWebRoutes } from './web/cli-routes.js';
@@ -190,7 +191,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   });
 
   app.use('*', sameOrigin(config.publicUrl));
-  app.use('*', oidc.setup);
+  // The OIDC library only runs in the sign-in routes; configuring it per request elsewhere is waste.
+  app.use('/auth/*', oidc.setup);
   app.use('*', oidc.loadIdentity);
   const chain = chainMonitor(deps.controlPool);
   // The JSON API: one OpenAPIHono holds every /api route, documented at /openapi.json and /api/docs.

@@ -71,7 +71,9 @@ export class GateTokens {
     const refuse = (reason: string) => new AppError('unauthenticated', `Bearer token refused: ${reason}. Sign in again (fdwg login).`);
     const known = this.verified.get(token);
     if (known) {
-      await this.keySet(token); // reloads stale keys, as a full verification would
+      // The hot path of every CLI request: no header parsing, no await while the keys are fresh.
+      const fresh = this.verifying !== undefined && Date.now() - this.verifying.at <= CACHE_MS;
+      if (!fresh) await this.keySet(token); // reloads stale keys, as a full verification would
       if (this.verifying?.kids.has(known.kid) && Date.now() / 1000 - CLOCK_TOLERANCE_SECONDS < known.exp) return known.jti;
       // Expired or its key retired: verify in full, which says why.
       this.verified.delete(token);

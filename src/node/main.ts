@@ -10,6 +10,7 @@ import { migrateControl } from './migrate.js';
 import { startDevIssuer } from '../dev/oidc-issuer.js';
 import { demoAccounts } from '../dev/demo-accounts.js';
 import { startEmbeddedPostgres } from '../dev/embedded-postgres.js';
+import { batchedStdout } from './log-sink.js';
 import { createLogger } from '../log.js';
 import { PolicyError } from '../policy/parse.js';
 import { loadPolicy } from '../policy/load.js';
@@ -120,7 +121,7 @@ function externalRuntime(env: Env): Runtime {
 async function main() {
   const env = parseEnv(process.env);
   const policy = loadPolicy(path.resolve(env.POLICY_DIR));
-  const logger = createLogger(env.LOG_LEVEL);
+  const logger = createLogger(env.LOG_LEVEL, batchedStdout());
   const rt = isEmbedded(env) ? await embeddedRuntime(env, policy) : externalRuntime(env);
   const controlPool = createPool(rt.controlUrl, 10, SERVING_POOL_TIMEOUTS);
   const warehousePool = createPool(rt.warehouseUrl, 10, SERVING_POOL_TIMEOUTS);
