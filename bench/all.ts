@@ -32,12 +32,12 @@ interface BenchEntry {
 /** The benches, in the order they run. Add new ones here (one line each). */
 export const BENCHES: BenchEntry[] = [
   { name: 'credential-issue', script: 'bench/credential-issue.ts', args: ['--n', '100', '--warmup', '10'] },
-  { name: 'api-decision', script: 'bench/api-decision.ts', args: ['--seconds', '3', '--rounds', '3'] },
+  { name: 'api-decision', script: 'bench/api-decision.ts', args: ['--seconds', '8', '--rounds', '3'] },
   { name: 'pii-grants', script: 'bench/pii-grants.ts', args: ['--n', '20', '--grants', '500', '--sessions', '500', '--rounds', '2'] },
   { name: 'audit', script: 'bench/audit.ts', node: ['--expose-gc'], args: ['--events', '100000', '--iterations', '60', '--verify-runs', '2'] },
   { name: 'reconcile', script: 'bench/reconcile.ts', args: ['--iterations', '8', '--rounds', '5'] },
-  { name: 'signin', script: 'bench/signin.ts', args: ['--n', '20'] },
-  { name: 'cli-creds', script: 'bench/cli-creds.ts', args: ['--n', '4'] },
+  { name: 'signin', script: 'bench/signin.ts', args: ['--n', '50'] },
+  { name: 'cli-creds', script: 'bench/cli-creds.ts', args: ['--n', '5'] },
   { name: 'access', script: 'bench/access.ts', args: ['--iterations', '20'] },
   { name: 'metrics-cost', script: 'bench/metrics-cost.ts', args: ['--iterations', '20', '--seconds', '3', '--rounds', '2'] },
   // The issue's sizes: the report's target is defined at 1M events, the top-off's at 200,000 messages.
