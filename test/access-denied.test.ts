@@ -1,9 +1,11 @@
 // Refused attempts on the record (issue 12): a 403 on a recorded action is an `access.denied`
 // event, written though nothing changed, one per person, action and minute with the rest counted
-// beside the chain; auditors filter on it and see the count; the chain still verifies. Also the
+// beside the chain, whether the guard refused or an object rule did (self-approval, a second vote);
+// auditors filter on it and see the count; the chain still verifies. Also the
 // groups of the last sign-in, now kept on the analysts row instead of read back out of the log.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type ApiContract, apiContract } from './support/api-contract.js';
+import { expectChainIntact } from './support/audit.js';
 import { type TestGate, startTestGate } from './support/gate.js';
 import { HttpSession, formField, signIn } from './support/http-session.js';
 import { controlRows } from './support/seed.js';
@@ -38,7 +40,7 @@ const sameMinute = async () => {
 beforeAll(async () => {
   gate = await startTestGate({ demoMessages: 200 });
   contract = apiContract(gate);
-  for (const who of ['alice', 'bob', 'carol', 'erin', 'mallory']) {
+  for (const who of ['alice', 'bob', 'carol', 'dave', 'erin', 'mallory']) {
     s[who] = new HttpSession();
     const { res } = await signIn(s[who]!, gate.url, who, `${who}-demo`);
     const html = await res.text();
@@ -110,6 +112,52 @@ describe('a refused attempt at a recorded action', () => {
     expect((await s.mallory!.request(`${gate.url}/audit`)).status).toBe(403);
     expect((await denials('mallory', 'audit.read')).map((d) => d.count)).toEqual([30, 1]);
     expect(await deniedEvents('mallory', 'audit.read')).toHaveLength(2);
+  });
+
+  test('an approver deciding her own request, again and again: 403 each time, one event counting them, nothing decided', async () => {
+    const created = await api('dave', 'POST', '/requests', { datasets: ['maintainer_identities'], purpose: PURPOSE, durationSeconds: 3600 });
+    expect(created.status).toBe(201);
+    const id: number = created.data.id;
+    const before = Number((await controlRows(gate, `SELECT count(*) AS n FROM audit_events`))[0].n);
+    await sameMinute();
+    const answers: Awaited<ReturnType<typeof api>>[] = [];
+    for (let i = 0; i < 5; i++) answers.push(await api('dave', 'POST', `/requests/${id}/reviews`, { decision: 'approve' }));
+    expect(answers.map((a) => [a.status, a.data.error.code, a.data.error.message])).toEqual(
+      Array(5).fill([403, 'forbidden', 'You cannot decide your own request, even as an approver.']),
+    );
+    const events = await deniedEvents('dave', 'requests.review');
+    expect(events).toHaveLength(1);
+    const eventId = Number(events[0].id);
+    expect(events[0]).toMatchObject({ actor: 'dave', subject: 'dave', request_id: id, dataset: null });
+    expect(events[0].details).toMatchObject({
+      attempted: 'requests.review',
+      code: 'forbidden',
+      reason: 'self-approval: nobody decides their own request',
+      requestId: id,
+    });
+    expect((await denials('dave', 'requests.review')).map((d) => [d.count, Number(d.event_id)])).toEqual([[5, eventId]]);
+    // One row on the log for the five, and no `request.refused` beside it.
+    expect(Number((await controlRows(gate, `SELECT count(*) AS n FROM audit_events`))[0].n)).toBe(before + 1);
+    expect(await controlRows(gate, `SELECT id FROM audit_events WHERE action = 'request.refused'`)).toEqual([]);
+
+    // The approval form: the same answer, counted with the rest.
+    const page = await s.dave!.request(`${gate.url}/approvals/${id}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: gate.url },
+      body: new URLSearchParams({ _csrf: csrf.dave!, decision: 'approve' }).toString(),
+    });
+    expect(page.status).toBe(403);
+    expect(await page.text()).toContain('You cannot decide your own request, even as an approver.');
+    expect((await denials('dave', 'requests.review')).map((d) => d.count)).toEqual([6]);
+    expect(await deniedEvents('dave', 'requests.review')).toHaveLength(1);
+
+    // Nothing happened to the request, and the auditor finds the refusal with its count.
+    expect(await controlRows(gate, `SELECT * FROM pii_request_reviews WHERE request_id = $1`, [id])).toEqual([]);
+    expect((await api('dave', 'GET', '/requests')).data.requests.find((r: any) => r.id === id)).toMatchObject({ state: 'pending' });
+    const found = await api('carol', 'GET', '/audit/events?action=access.denied&analyst=dave');
+    expect(found.data.events.map((e: any) => [e.id, e.details.reason])).toEqual([[eventId, 'self-approval: nobody decides their own request']]);
+    expect((await api('carol', 'GET', `/audit/events/${eventId}`)).data.denials).toEqual({ count: 6, lastAt: expect.any(String) });
+    await expectChainIntact(gate.controlAdminUrl);
   });
 
   test('refusals of unrecorded actions, and of the signed-out, leave nothing', async () => {

@@ -42,6 +42,12 @@ const decide = (who: string, id: number, decision: 'approve' | 'deny', comment?:
 const control = <T = any,>(text: string, params: unknown[] = []) => controlRows<T>(gate, text, params);
 const events = (requestId: number, action?: string) =>
   control(`SELECT * FROM audit_events WHERE request_id = $1 ${action ? 'AND action = $2' : ''} ORDER BY id`, action ? [requestId, action] : [requestId]);
+/**
+ * Refusals are coalesced per person, action and minute (test/access-denied.test.ts): moves
+ * `actor`'s counted review refusals back a day, so that the next one is an event of its own.
+ */
+const freshMinute = (actor: string) =>
+  control(`UPDATE access_denials SET minute = minute - interval '1 day' WHERE actor = $1 AND action = 'requests.review'`, [actor]);
 const grantsOf = (requestId: number) => control(`SELECT * FROM pii_grants WHERE request_id = $1 ORDER BY id`, [requestId]);
 const outbox = (requestId: number) =>
   control<{ event: string }>(`SELECT event, payload FROM webhook_outbox WHERE (payload->>'requestId')::int = $1 ORDER BY id`, [requestId]);
@@ -252,18 +258,23 @@ describe('granting', () => {
 });
 
 describe('the rules of deciding', () => {
-  test('self-approval is refused (403) and audited, even for an approver; another approver can decide', async () => {
+  test('self-approval is refused (403) and on the access log, even for an approver; another approver can decide', async () => {
     const created = await ask('bob', ['maintainer_identities'], PURPOSE_IDS);
     expect(created.status).toBe(201);
     const id = created.data.id;
+    await freshMinute('bob');
     const own = await decide('bob', id, 'approve');
     expect(own.status).toBe(403);
-    expect(own.data.error.code).toBe('forbidden');
-    const refused = await events(id, 'request.refused');
+    expect(own.data.error).toMatchObject({ code: 'forbidden', message: 'You cannot decide your own request, even as an approver.' });
+    const refused = await events(id, 'access.denied');
     expect(refused).toHaveLength(1);
-    expect(refused[0]).toMatchObject({ actor: 'bob', subject: 'bob', dataset: 'maintainer_identities' });
-    expect(refused[0].details).toMatchObject({ decision: 'approve', purpose: PURPOSE_IDS });
-    expect(refused[0].details.reason).toMatch(/self-approval/);
+    expect(refused[0]).toMatchObject({ actor: 'bob', subject: 'bob', dataset: null });
+    expect(refused[0].details).toMatchObject({
+      attempted: 'requests.review',
+      code: 'forbidden',
+      reason: 'self-approval: nobody decides their own request',
+      requestId: id,
+    });
     expect(await grantsOf(id)).toEqual([]);
     const queue = await api('bob', 'GET', '/approvals');
     expect(queue.data.pending.find((p: any) => p.id === id)).toMatchObject({ decidable: false });
@@ -273,7 +284,7 @@ describe('the rules of deciding', () => {
     expect(denied.status).toBe(200);
     expect(denied.data.request).toMatchObject({ state: 'denied', decidedBy: 'dave', decisionComment: 'use the pseudonymized tier' });
     expect(await grantsOf(id)).toEqual([]);
-    expect((await events(id)).map((e) => e.action)).toEqual(['request.created', 'request.refused', 'request.denied']);
+    expect((await events(id)).map((e) => e.action)).toEqual(['request.created', 'access.denied', 'request.denied']);
   });
 
   test('a 2-approval dataset needs two distinct approvers; then relinquish ends it early', async () => {
@@ -286,10 +297,16 @@ describe('the rules of deciding', () => {
       const first = await decide('bob', id, 'approve');
       expect(first.data).toMatchObject({ final: false, request: { state: 'pending', approvals: 1 } });
       await expectPgError(c.query('SELECT count(*) FROM pii.message_text'), '42501');
-      // The same approver twice is still one approval: refused, audited.
+      // The same approver twice is still one approval: refused, on the access log.
+      await freshMinute('bob');
       const twice = await decide('bob', id, 'approve');
       expect(twice.status).toBe(409);
-      expect((await events(id, 'request.refused'))[0].details.reason).toMatch(/second vote/);
+      expect(twice.data.error).toMatchObject({ code: 'conflict', message: `You have already reviewed request #${id}; it needs another approver.` });
+      const [again] = await events(id, 'access.denied');
+      expect(again).toMatchObject({ actor: 'bob', subject: 'bob' });
+      expect(again.details).toMatchObject({ attempted: 'requests.review', code: 'conflict', reason: 'a second vote by the same approver', requestId: id });
+      // Still one vote of bob's.
+      expect(await control(`SELECT reviewer FROM pii_request_reviews WHERE request_id = $1`, [id])).toEqual([{ reviewer: 'bob' }]);
       expect(await grantsOf(id)).toEqual([]);
       // An admin who is not an approver has no vote.
       expect((await decide('erin', id, 'approve')).status).toBe(403);

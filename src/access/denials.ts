@@ -1,5 +1,6 @@
 // Refused attempts on the record. Nothing changed, yet auditors need every refusal of a recorded
-// action (src/access/rules.ts): each one is counted in `access_denials` (person, action, minute),
+// action (src/access/rules.ts), by the guard or by an object's rule (src/access/objects.ts, applied
+// by the services): each one is counted in `access_denials` (person, action, minute),
 // and the first of each minute is an `access.denied` event on the hash chain, in the same
 // transaction. Later refusals in that minute only add to the count, so one person hammering one
 // route writes at most one event a minute, and no chained row is ever updated.
@@ -8,21 +9,26 @@ import type { ControlDb } from '../db/client.js';
 import { countRefusal, linkRefusalEvent, requestExists } from './dal.js';
 import type { Action, RefusalCode } from './rules.js';
 
-export interface Denial {
-  /** Who was refused (a username: the signed-out get a 401, which is not recorded). */
-  actor: string;
-  action: Action;
+/** Where a refused attempt came in: the guard always knows; a service knows when its caller says. */
+export interface DenialRoute {
   method: string;
   /** The route as declared (`/api/requests/:id/reviews`), not the path as sent. */
   route: string;
-  code: RefusalCode;
+  /** The HTTP request id (the X-Request-Id the client got). */
+  httpRequestId?: string;
+}
+
+export interface Denial extends Partial<DenialRoute> {
+  /** Who was refused (a username: the signed-out get a 401, which is not recorded). */
+  actor: string;
+  action: Action;
+  /** The answer's error code: the guard's, or an object rule's (a second vote is a 409 conflict). */
+  code: RefusalCode | 'conflict';
   reason: string;
   /** The PII request the route's path names, if any (on the event's request column when it exists). */
   requestId?: number;
   /** The PII grant the route's path names, if any. */
   grantId?: number;
-  /** The HTTP request id (the X-Request-Id the client got). */
-  httpRequestId?: string;
 }
 
 export interface Recorded {
@@ -54,7 +60,7 @@ export class DenialLog {
         requestId: known ? d.requestId : null,
         details: {
           attempted: d.action,
-          route: `${d.method} ${d.route}`,
+          ...(d.method && d.route ? { route: `${d.method} ${d.route}` } : {}),
           code: d.code,
           reason: d.reason,
           minute: row.minute,

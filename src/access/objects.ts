@@ -1,11 +1,12 @@
 // Rules about one object, which only the service holding it can apply (it has the row locked):
 // nobody decides their own request, one vote per approver, and a request is granted only to
-// someone still admitted. The route's action (./rules.ts) has already been allowed by then.
+// someone still admitted. The route's action (./rules.ts) has already been allowed by then. A
+// refusal here goes on the access log like the guard's (`access.denied`, ./denials.ts).
 import type { Policy } from '../policy/schema.js';
 import { standingOf } from './standing.js';
 
 export interface ReviewBlock {
-  /** For the access log (`request.refused`). */
+  /** For the access log (`access.denied`, `details.reason`). */
   reason: string;
   /** The answer: a 403 for one's own request, a 409 for a second vote. */
   code: 'forbidden' | 'conflict';

@@ -23,7 +23,11 @@ export const auditActions = [
   'request.withdrawn',
   /** Nobody decided within the policy's review window. */
   'request.expired',
-  /** A decision the rules refused (self-approval, a second vote by the same approver...). */
+  /**
+   * A decision the rules refused (self-approval, a second vote), as written before issue 12: such
+   * refusals are `access.denied` now. Kept so that older chains still render and auditors can
+   * still filter on it.
+   */
   'request.refused',
   'pii.granted',
   'pii.revoked',

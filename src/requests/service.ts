@@ -2,6 +2,7 @@
 // decide (never their own request; N approvals are N people); the final approval grants each
 // dataset's group role for the approved window; access ends on expiry, relinquish, early revoke or
 // leaving the FDWG. Every change is audited in its own transaction, next to its webhook notice.
+import { type DenialRoute, DenialLog } from '../access/denials.js';
 import { type ReviewBlock, reviewBlock, requesterStillAdmitted } from '../access/objects.js';
 import { assertAllowed } from '../access/rules.js';
 import { appendAudit, appendAuditMany } from '../audit/log.js';
@@ -31,7 +32,16 @@ const GATE_ACTOR = 'system:gate';
 const pgCode = (err: unknown): string | undefined =>
   (err as { code?: string })?.code ?? (err as { cause?: { code?: string } })?.cause?.code;
 
+/** Thrown inside a review's transaction so that it rolls back; answered once the lock is gone. */
+class ReviewRefused extends Error {
+  constructor(readonly block: ReviewBlock) {
+    super(block.reason);
+  }
+}
+
 export class PiiRequestService {
+  private readonly denials: DenialLog;
+
   constructor(
     private readonly db: ControlDb,
     private readonly gate: GateService,
@@ -39,7 +49,9 @@ export class PiiRequestService {
     private readonly policy: Pick<Policy, 'pii_datasets' | 'requests' | 'admission' | 'agreement'>,
     private readonly rolePrefix: string,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.denials = new DenialLog(db);
+  }
 
   // --- Analyst ---------------------------------------------------------------------------------
   // Who may take each action is the rule table's (src/access/rules.ts), checked by the routes'
@@ -153,10 +165,25 @@ export class PiiRequestService {
     return { pending: items, liveGrants: await this.grantViews({ live: true }) };
   }
 
-  async review(identity: Identity, requestId: number, decision: Decision, comment?: string | null): Promise<DecisionResult> {
+  /** `via`: the route the decision came in by, for the access log when it is refused. */
+  async review(identity: Identity, requestId: number, decision: Decision, comment?: string | null, via?: DenialRoute): Promise<DecisionResult> {
     assertAllowed('requests.review', { standing: this.gate.standing(identity) });
+    try {
+      return await this.decide(identity, requestId, decision, comment);
+    } catch (err) {
+      if (!(err instanceof ReviewRefused)) throw err;
+      // A refusal changes nothing, yet it is recorded: in its own transaction, after the review's
+      // rolled back and its lock is gone; coalesced like the guard's refusals (one event per
+      // person, action and minute, the rest counted).
+      await this.denials.record({ actor: identity.username, action: 'requests.review', code: err.block.code, reason: err.block.reason, requestId, ...via });
+      throw new AppError(err.block.code, err.block.message);
+    }
+  }
+
+  /** The decision in one transaction; an object rule's refusal is thrown as ReviewRefused. */
+  private async decide(identity: Identity, requestId: number, decision: Decision, comment: string | null | undefined): Promise<DecisionResult> {
     const now = this.now();
-    type Outcome = { kind: 'done'; final: boolean } | { kind: 'blocked'; block: ReviewBlock } | { kind: 'expired' } | { kind: 'closed'; state: string };
+    type Outcome = { kind: 'done'; final: boolean } | { kind: 'expired' } | { kind: 'closed'; state: string };
     // Pipelined (src/db/pipelined-tx.ts): BEGIN with the role-change lock (an approval may be
     // the one that grants), the request's lock and the votes read after it travel in one round
     // trip; the writes in another; the answer's reads right behind COMMIT.
@@ -168,7 +195,7 @@ export class PiiRequestService {
       if (!r) throw new AppError('not_found', `No request #${requestId}.`);
       // Refused whatever the state: nobody decides their own request, even as an approver.
       const own = reviewBlock(identity.username, { id: r.id, requester: r.username, reviewers: [] });
-      if (own) return { kind: 'blocked', block: own };
+      if (own) throw new ReviewRefused(own);
       if (r.state !== 'pending') return { kind: 'closed', state: r.state };
       if (r.reviewDeadline.getTime() <= now.getTime()) {
         // The sweeper has not come by yet: the window is over all the same.
@@ -179,7 +206,7 @@ export class PiiRequestService {
       // requester's admission for a final approval.
       const { votes, admission } = facts;
       const again = reviewBlock(identity.username, { id: r.id, requester: r.username, reviewers: votes.map((v) => v.reviewer) });
-      if (again) return { kind: 'blocked', block: again };
+      if (again) throw new ReviewRefused(again);
       const approvals = new Set(votes.filter((v) => v.decision === 'approve').map((v) => v.reviewer));
       if (decision === 'approve') approvals.add(identity.username);
       const final = decision === 'approve' && approvals.size >= r.approvalsRequired;
@@ -205,11 +232,6 @@ export class PiiRequestService {
       return { kind: 'done', final: false };
     }, async (db, o) => ({ outcome: o, view: o.kind === 'done' ? (await this.views({ id: requestId }, 100, 'desc', db))[0]! : undefined }));
     const { outcome } = answered;
-    // A refusal changes nothing, yet it is recorded: in its own transaction, after the lock is gone.
-    if (outcome.kind === 'blocked') {
-      await this.refuse(identity, requestId, decision, outcome.block.reason);
-      throw new AppError(outcome.block.code, outcome.block.message);
-    }
     if (outcome.kind === 'expired') throw new AppError('conflict', `Request #${requestId} expired: nobody decided it within the review window.`, { state: 'expired' });
     if (outcome.kind === 'closed') throw new AppError('conflict', `Request #${requestId} is already ${outcome.state}.`, { state: outcome.state });
     if (outcome.kind !== 'done' || !answered.view) throw new Error('unreachable');
@@ -336,21 +358,6 @@ export class PiiRequestService {
       })),
     ]);
     await Promise.all([noticed, audited, warehouse]);
-  }
-
-  /** A refused decision is recorded even though nothing changes: its own transaction. */
-  private async refuse(identity: Identity, requestId: number, decision: Decision, reason: string) {
-    await this.db.transaction(async (tx) => {
-      const row = (await dal.requestSummary(tx, requestId))!;
-      await appendAudit(tx, {
-        action: 'request.refused',
-        actor: identity.username,
-        subject: row.username,
-        requestId,
-        dataset: datasetColumn(row.datasets),
-        details: { reason, decision, purpose: row.purpose },
-      });
-    });
   }
 
   private async views(filter: dal.RequestFilter, limit = 100, order: 'asc' | 'desc' = 'desc', db: ControlDb = this.db): Promise<RequestView[]> {
