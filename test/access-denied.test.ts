@@ -134,6 +134,8 @@ describe('a refused attempt at a recorded action', () => {
       code: 'forbidden',
       reason: 'self-approval: nobody decides their own request',
       requestId: id,
+      route: 'POST /api/requests/:id/reviews',
+      httpRequestId: answers[0]!.requestId,
     });
     expect((await denials('dave', 'requests.review')).map((d) => [d.count, Number(d.event_id)])).toEqual([[5, eventId]]);
     // One row on the log for the five, and no `request.refused` beside it.

@@ -11,6 +11,7 @@ import { AppError } from '../errors.js';
 import type { GateStatus } from '../admission/service.js';
 import type { AppEnv } from '../types.js';
 import { type Action, type Refusal, type Subject, actions, decide, needsAgreement, whoOf } from './rules.js';
+import type { DenialRoute } from './denials.js';
 
 const ACTION = Symbol.for('fdwg.access.action');
 const SIGN_IN = Symbol.for('fdwg.access.signIn');
@@ -98,11 +99,9 @@ export async function authorize(c: Context<AppEnv>, action: Action): Promise<Ref
     await c.get('services').denials.record({
       actor: identity.username,
       action,
-      method: c.req.method,
-      route: routePath(c),
+      ...denialRoute(c),
       code: refusal.code,
       reason: refusal.reason,
-      httpRequestId: c.get('requestId'),
       ...(id?.success ? (rule.object === 'request' ? { requestId: id.data } : { grantId: id.data }) : {}),
     });
   }
@@ -148,4 +147,9 @@ export function assertEveryRouteDeclared(app: Pick<Hono<AppEnv>, 'routes'>): Dec
   const missing = routes.filter((r) => r.actions.length === 0).map((r) => `${r.method} ${r.path}`);
   if (missing.length) throw new Error(`Routes without an access action (declare one with guard(action) or apiRoute({ action })): ${missing.join(', ')}`);
   return routes;
+}
+
+/** Where this request came in, for a refusal a service records (an object rule's, after the guard). */
+export function denialRoute(c: Context<AppEnv>): DenialRoute {
+  return { method: c.req.method, route: routePath(c), httpRequestId: c.get('requestId') };
 }

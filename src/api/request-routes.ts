@@ -1,6 +1,7 @@
 // JSON API of the PII tier: requests (analysts), the approval queue and decisions (approvers),
 // early revoke (approvers and admins). Same service as the pages.
 import type { Context } from 'hono';
+import { denialRoute } from '../access/guard.js';
 import { AppError } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
 import { apiRoute, apiRouter, errorResponses, json } from './openapi.js';
@@ -138,7 +139,7 @@ export function requestApiRoutes(policy: Policy) {
     })
     .openapi(reviewRequest, async (c) => {
       const { decision, comment } = c.req.valid('json');
-      return c.json(await c.get('services').requests.review(c.get('identity')!, c.req.valid('param').id, decision, comment), 200);
+      return c.json(await c.get('services').requests.review(c.get('identity')!, c.req.valid('param').id, decision, comment, denialRoute(c)), 200);
     })
     .openapi(approvalQueue, async (c) => {
       return c.json(await c.get('services').requests.approvals(c.get('identity')!), 200);

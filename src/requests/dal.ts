@@ -194,16 +194,6 @@ export async function grantExists(tx: ControlTx, grantId: number): Promise<boole
   return rows.length > 0;
 }
 
-/** Who asked for a request and what for (a refusal's audit event). */
-export async function requestSummary(tx: ControlTx, requestId: number): Promise<{ username: string; datasets: string[]; purpose: string } | undefined> {
-  const [row] = await tx
-    .select({ username: analysts.username, datasets: piiRequests.datasets, purpose: piiRequests.purpose })
-    .from(piiRequests)
-    .innerJoin(analysts, eq(analysts.id, piiRequests.analystId))
-    .where(eq(piiRequests.id, requestId));
-  return row;
-}
-
 // --- Grants ending ---------------------------------------------------------------------------
 
 /** A live grant as the code that ends it needs it. */

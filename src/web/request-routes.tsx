@@ -2,7 +2,7 @@
 // validate and translate; the rules about one request live in PiiRequestService.
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import { guard, standingHere, statusHere } from '../access/guard.js';
+import { denialRoute, guard, standingHere, statusHere } from '../access/guard.js';
 import { pathId } from '../api/request-routes.js';
 import { piiRequestCreate } from '../api/schemas.js';
 import { formBody } from '../api/validate.js';
@@ -108,7 +108,7 @@ export function requestWebRoutes(config: AppConfig, policy: Policy) {
     const id = pathId(c);
     const form = await formBody(c, csrf.extend({ decision: z.enum(['approve', 'deny']), comment: optionalComment }));
     const identity = await formIdentity(c, config, form._csrf);
-    const result = await c.get('services').requests.review(identity, id, form.decision, form.comment);
+    const result = await c.get('services').requests.review(identity, id, form.decision, form.comment, denialRoute(c));
     const what = form.decision === 'deny' ? 'denied' : result.final ? 'approved-final' : 'approved';
     return c.redirect(`/approvals?done=${what}-${id}`, 303);
   });
