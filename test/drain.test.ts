@@ -8,8 +8,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type TestGate, startTestGate } from './support/gate.js';
 import { admittedHeaders, startGateProcess } from './support/gate-process.js';
 import { withClient } from './support/pg.js';
+import { ROLE_CHANGE_LOCK } from '../src/db/role-change-lock.js';
 
-const ROLE_CHANGE_LOCK = 0x46445752;
 let gate: TestGate;
 let child: ChildProcess | undefined;
 

@@ -11,12 +11,9 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type TestGate, startTestGate } from './support/gate.js';
 import { admittedHeaders, startGateProcess } from './support/gate-process.js';
 import { withClient } from './support/pg.js';
+import { CHAIN_LOCK } from '../src/audit/dal.js';
+import { RECONCILE_LOCK, ROLE_CHANGE_LOCK } from '../src/db/role-change-lock.js';
 
-// Lock keys as the gate has them (src/audit/dal.ts, src/db/role-change-lock.ts): if one changes,
-// the wait below for the gate's backend fails rather than passing on the wrong lock.
-const CHAIN_LOCK = 0x46445747;
-const ROLE_CHANGE_LOCK = 0x46445752;
-const RECONCILE_LOCK = 0x46445743;
 
 let gate: TestGate;
 let child: ChildProcess | undefined;

@@ -23,7 +23,7 @@ const isoUtc = (column: AnyColumn | SQL) =>
 // --- Appending -------------------------------------------------------------------------------------
 
 // Any constant works; it only has to be the same for every writer of the chain.
-const CHAIN_LOCK = 0x46445747; // "FDWG"
+export const CHAIN_LOCK = 0x46445747; // "FDWG"
 
 /** An event's stored fields as log.ts normalised them, with the canonical text between `at` and `prev_hash`. */
 export type StoredEvent = Pick<AuditRecord, 'actor' | 'subject' | 'action' | 'requestId' | 'dataset' | 'details'> & { middle: string };

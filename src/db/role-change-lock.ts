@@ -18,9 +18,9 @@ import type { ControlDb, ControlTx } from './client.js';
 import { inPipelinedTransaction } from './pipelined-tx.js';
 
 // Any constants work; they only have to be the same for every gate instance on this control database.
-const ROLE_CHANGE_LOCK = 0x46445752; // "FDWR"
+export const ROLE_CHANGE_LOCK = 0x46445752; // "FDWR"
 /** One reconciler at a time (scheduled runs of every instance, the admin page's plan excepted, the DBA CLI). */
-const RECONCILE_LOCK = 0x46445743; // "FDWC"
+export const RECONCILE_LOCK = 0x46445743; // "FDWC"
 
 /** First statement of a control transaction that changes analyst roles in the warehouse. */
 export async function holdRoleChangeLock(tx: ControlTx): Promise<void> {
