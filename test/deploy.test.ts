@@ -86,7 +86,9 @@ describe('deploy/kubernetes', () => {
       }
     }
     for (const key of Object.keys(config)) expect(settingNames, `ConfigMap key ${key}`).toContain(key);
-    for (const key of ['CONTROL_DATABASE_URL', 'WAREHOUSE_DATABASE_URL']) env[key] = 'postgres://gate:secret@db.example.org:5432/x';
+    // Two databases: the gate refuses its control database in the warehouse.
+    env.CONTROL_DATABASE_URL = 'postgres://gate:secret@db.example.org:5432/fdwg_control';
+    env.WAREHOUSE_DATABASE_URL = 'postgres://provisioner:secret@db.example.org:5432/datanommer';
     delete env.WEBHOOK_SECRET; // optional: absent unless the Secret has it (and then WEBHOOK_URL too)
     expect(() => parseEnv(env)).not.toThrow();
     expect(parseEnv(env).METRICS_TOKEN).toBeDefined();
