@@ -76,11 +76,11 @@ export default {
       gate.close();
     }
   },
-  /** Cron trigger (wrangler.toml [triggers]): the sweeper that ends expired access, then due webhook notifications. */
+  /** Cron trigger (wrangler.toml [triggers]): the sweeps (expired access, old sign-in rows), then due webhook notifications. */
   async scheduled(_event: unknown, env: WorkerEnv, ctx: Ctx) {
     const gate = build(env, ctx);
     try {
-      // Both sweepers run even when one fails (a failure still fails the cron run, after both).
+      // Every sweep runs even when another fails (a failure still fails the cron run, after all of them).
       const swept = await sweepAll(gate.services);
       if (gate.services.webhooks) await gate.services.webhooks.deliverDue();
       if (swept.failures.length > 0) throw swept.failures[0];

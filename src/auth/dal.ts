@@ -3,7 +3,7 @@
 // templates where it cannot (INSERT ... SELECT from the parent session, an UPDATE whose RETURNING
 // reads the row before it, CASE arithmetic on the device-code counter). The rules (who may, for how
 // long, what is audited) stay in sessions.ts, tokens.ts and cli-login.ts.
-import { and, count, desc, eq, gt, isNull, lt, ne, or, sql } from 'drizzle-orm';
+import { and, count, desc, eq, gt, inArray, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import type { ControlDb, ControlTx } from '../db/client.js';
 import { agreementAcceptances, analysts, cliLogins, credentials, gateSessions, tokenSigningKeys } from '../db/schema.js';
 
@@ -217,6 +217,24 @@ export async function endLiveSessionsOf(tx: ControlTx, username: string, reason:
   return rows.map((r) => r.id);
 }
 
+/**
+ * Deletes up to `batch` session rows (browser and token alike) that ended or expired more than
+ * `keepSeconds` ago; how many. There is no foreign key on parent_id and nothing reads a token's
+ * parent after minting, so a token row outliving its pruned parent is harmless (and cannot be live:
+ * a token lives far shorter than the retention). No index covers these columns: the sweep's
+ * sequential scan of a table this small is cheaper than maintaining one on every sign-in.
+ */
+export async function pruneEndedSessions(db: ControlDb, keepSeconds: number, batch: number): Promise<number> {
+  const cutoff = sql`now() - make_interval(secs => ${keepSeconds})`;
+  const due = db
+    .select({ id: gateSessions.id })
+    .from(gateSessions)
+    .where(or(lt(gateSessions.endedAt, cutoff), lt(gateSessions.expiresAt, cutoff)))
+    .limit(batch);
+  const rows = await db.delete(gateSessions).where(inArray(gateSessions.id, due)).returning({ id: gateSessions.id });
+  return rows.length;
+}
+
 // --- Token signing keys ------------------------------------------------------------------------
 
 /** The newest key that signs (not retired), and whether it is older than `rotateAfterSeconds`. */
@@ -357,4 +375,20 @@ export async function useApprovedDeviceLogin(tx: ControlTx, id: string): Promise
     .where(and(eq(cliLogins.id, id), eq(cliLogins.status, 'approved')))
     .returning({ id: cliLogins.id });
   return rows.length > 0;
+}
+
+/**
+ * Deletes up to `batch` CLI sign-ins created more than `keepSeconds` ago (cli_logins_created) and
+ * expired: every use of a code first checks expires_at, so an expired row, whatever its status,
+ * can never be used again; the expiry test keeps that true even if a code's lifetime grew past the
+ * retention. How many.
+ */
+export async function pruneOldCliLogins(db: ControlDb, keepSeconds: number, batch: number): Promise<number> {
+  const due = db
+    .select({ id: cliLogins.id })
+    .from(cliLogins)
+    .where(and(lt(cliLogins.createdAt, sql`now() - make_interval(secs => ${keepSeconds})`), lt(cliLogins.expiresAt, sql`now()`)))
+    .limit(batch);
+  const rows = await db.delete(cliLogins).where(inArray(cliLogins.id, due)).returning({ id: cliLogins.id });
+  return rows.length;
 }

@@ -12,6 +12,23 @@ import { Sealer, randomToken, sha256Hex } from './sealing.js';
 /** A sign-in lasts at most this long, refreshes or not. */
 export const SESSION_LIFETIME_SECONDS = 12 * 3600;
 
+/**
+ * How long ended and expired session rows are kept. The access log keeps the sign-in history, so
+ * the rows are operational state holding personal data (email, groups): kept short. Long enough
+ * that whyEnded can still say why a token was refused for well past a token's life (12 h at most).
+ */
+export const SESSION_RETENTION_SECONDS = 7 * 24 * 3600;
+
+/** CLI sign-in rows live 10 minutes at most; a day leaves them for looking into a failed login. */
+export const CLI_LOGIN_RETENTION_SECONDS = 24 * 3600;
+
+/**
+ * Rows deleted per table per sweep run: a backlog (the first run after an upgrade) drains over a
+ * few runs in short statements instead of one long one; a run every minute deletes far more than
+ * the gate signs in.
+ */
+const PRUNE_BATCH = 1000;
+
 /** The longest a request waits for its session row (one indexed read that takes milliseconds). */
 export const SESSION_READ_TIMEOUT_MS = 3_000;
 
@@ -32,6 +49,12 @@ export interface LiveSession {
   refreshDue: boolean;
   /** The person's analyst record and agreement acceptance, read in the same statement. */
   admission: dal.AdmissionFacts;
+}
+
+/** Rows one prune deleted. */
+export interface PruneResult {
+  sessions: number;
+  cliLogins: number;
 }
 
 export class SessionStore {
@@ -171,6 +194,16 @@ export class SessionStore {
       }
       return ended.length;
     });
+  }
+
+  /**
+   * Deletes sign-in state past its retention: session rows ended or expired over a week ago, and
+   * CLI sign-in rows (here too: they are sign-in state of the same DAL) over a day old.
+   */
+  async prune(): Promise<PruneResult> {
+    const sessions = await dal.pruneEndedSessions(this.db, SESSION_RETENTION_SECONDS, PRUNE_BATCH);
+    const cliLogins = await dal.pruneOldCliLogins(this.db, CLI_LOGIN_RETENTION_SECONDS, PRUNE_BATCH);
+    return { sessions, cliLogins };
   }
 
   private seal(plain: string, id: string): Promise<string> {
