@@ -24,8 +24,12 @@ export interface PoolTimeouts {
  */
 export const SERVING_POOL_TIMEOUTS = { connectionTimeoutMillis: 5_000, queryTimeoutMillis: 15_000 } as const satisfies PoolTimeouts;
 
-export function createPool(url: string, max = 10, timeouts: PoolTimeouts = {}): pg.Pool {
+/** Session settings some callers need (the setup migrates as the control owner via `-c role=`). */
+export type PoolSession = Pick<pg.PoolConfig, 'options' | 'application_name'>;
+
+export function createPool(url: string, max = 10, timeouts: PoolTimeouts = {}, session: PoolSession = {}): pg.Pool {
   const pool = new pg.Pool({
+    ...session,
     connectionString: url,
     max,
     idleTimeoutMillis: 30_000,
@@ -54,6 +58,41 @@ export function createPool(url: string, max = 10, timeouts: PoolTimeouts = {}): 
 function reusable(client: pg.PoolClient): boolean {
   const c = client as unknown as { _getActiveQuery?: () => unknown; _queryQueue?: unknown[]; _txStatus?: string | null };
   return !c._getActiveQuery?.() && !(c._queryQueue?.length ?? 0) && c._txStatus !== 'T' && c._txStatus !== 'E';
+}
+
+/**
+ * The server ended a connection between statements (a shutdown's "terminating connection due to
+ * administrator command", pg_terminate_backend, a cut network). pg's own error for the next query
+ * ("Client has encountered a connection error and is not queryable") hides that reason.
+ */
+export class ConnectionLostError extends Error {
+  constructor(cause: Error) {
+    super(`lost the database connection: ${cause.message}`, { cause });
+    this.name = 'ConnectionLostError';
+  }
+}
+
+/**
+ * A connected single client for the command lines and the setup (createPool is the pool
+ * equivalent). pg emits 'error' on a client whose server goes away while no query runs, and an
+ * 'error' without a listener kills the process with a stack trace; here it is kept, and the next
+ * query rejects with it (a query in flight already rejects with the server's reason).
+ */
+export async function connectClient(config: string | pg.ClientConfig): Promise<pg.Client> {
+  const client = new pg.Client(typeof config === 'string' ? { connectionString: config } : config);
+  let lost: Error | null = null;
+  client.on('error', (err) => {
+    lost ??= err;
+  });
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  // Only the promise form is answered here: callback and Submittable (cursor, COPY) calls report
+  // their errors their own way, which pg's query() still does.
+  client.query = ((...args: unknown[]) =>
+    lost && !args.some((a) => typeof a === 'function' || typeof (a as { submit?: unknown } | null)?.submit === 'function')
+      ? Promise.reject(new ConnectionLostError(lost))
+      : query(...args)) as typeof client.query;
+  await client.connect();
+  return client;
 }
 
 export function controlDb(pool: pg.Pool): ControlDb {

@@ -1,6 +1,7 @@
 // The deterministic demo warehouse: a generated Datanommer-shaped source (schema `datanommer`),
 // then the tiers built from it by the same pipeline as a real replica's (src/tiers/build.ts).
 import pg from 'pg';
+import { connectClient } from '../db/client.js';
 import { singleKey } from '../tiers/keys.js';
 import { buildTiers, type TierPolicy } from '../tiers/build.js';
 import { messageSpec } from '../tiers/rows.js';
@@ -121,8 +122,7 @@ export async function loadDemoWarehouse(db: pg.ClientBase, opts: DemoWarehouseOp
   }
 
   // The build reads the committed source on a second connection, so reading and writing overlap.
-  const reader = new pg.Client(connectionOf(db));
-  await reader.connect();
+  const reader = await connectClient(connectionOf(db));
   const built = await buildTiers({
     source: reader,
     sourceSchema: 'datanommer',

@@ -7,9 +7,9 @@
 // and src/node/anchoring.ts.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import pg from 'pg';
 import type { ChainStatus } from '../audit/verify.js';
 import { verifyChainNode } from '../audit/verify-node.js';
+import { createPool } from '../db/client.js';
 import { urlWith } from './databases.js';
 import { anchorKey, checkAnchorFile } from './anchoring.js';
 import { readDemoSecrets } from './secrets.js';
@@ -69,8 +69,7 @@ async function main(): Promise<number> {
     note(`audit:verify: ${err instanceof Error ? err.message : String(err)}`);
     return 2;
   }
-  const pool = new pg.Pool({ connectionString: target.url, max: 1, connectionTimeoutMillis: 5_000 });
-  pool.on('error', () => {});
+  const pool = createPool(target.url, 1, { connectionTimeoutMillis: 5_000 });
   try {
     try {
       await pool.query('SELECT 1');
@@ -120,7 +119,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
   main().then(
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`audit:verify failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      // One line: a lost connection or a refused read is the operator's to act on, not a bug report.
+      process.stderr.write(`audit:verify failed: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exit(2);
     },
   );

@@ -3,7 +3,7 @@
 import pg from 'pg';
 import { demoWarehouseLoaded, loadDemoWarehouse } from '../demo/warehouse.js';
 import { migrateAndGrant } from '../db/migrate.js';
-import { controlDb } from '../db/client.js';
+import { connectClient, controlDb, createPool } from '../db/client.js';
 import { seedDemoAuditHistory } from '../demo/audit-history.js';
 import type { Policy } from '../policy/schema.js';
 import { bootstrapSql } from '../provisioner/bootstrap.js';
@@ -40,8 +40,7 @@ export function urlWith(base: string, database: string, user?: string, password?
 }
 
 export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
+  const c = await connectClient(url);
   try {
     return await fn(c);
   } finally {
@@ -91,11 +90,8 @@ export async function prepareDatabases(o: PrepareOptions): Promise<{ controlUrl:
     await c.query(`GRANT CONNECT ON DATABASE ${quoteIdent(o.controlDatabase)} TO ${quoteIdent(gate)}`);
   });
   // The superuser migrates *as* the owner, so every object belongs to the owner, not to the gate.
-  const pool = new pg.Pool({
-    connectionString: urlWith(o.superuserUrl, o.controlDatabase),
-    max: 1,
-    options: `-c role=${controlOwner}`,
-  });
+  // No connection timeout: as before, a busy cluster is waited for.
+  const pool = createPool(urlWith(o.superuserUrl, o.controlDatabase), 1, { connectionTimeoutMillis: 0 }, { options: `-c role=${controlOwner}` });
   try {
     await migrateAndGrant(pool, gate);
     if (o.demo?.history) {

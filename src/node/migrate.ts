@@ -1,12 +1,13 @@
 // Node-only: migrates the control database as its owner and grants the gate's login its rights.
 // `npm run migrate` (CONTROL_MIGRATE_URL = owner, CONTROL_DATABASE_URL = the gate's login).
-import pg from 'pg';
+import { createPool } from '../db/client.js';
 import { migrateAndGrant } from '../db/migrate.js';
 
 export async function migrateControl(ownerUrl: string, gateUrl: string): Promise<void> {
   const gateRole = decodeURIComponent(new URL(gateUrl).username);
   if (!gateRole) throw new Error('CONTROL_DATABASE_URL must name the gate login');
-  const pool = new pg.Pool({ connectionString: ownerUrl, max: 1 });
+  // No connection timeout, as before: a migration waits for a busy cluster.
+  const pool = createPool(ownerUrl, 1, { connectionTimeoutMillis: 0 });
   try {
     await migrateAndGrant(pool, gateRole);
   } finally {

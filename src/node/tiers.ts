@@ -4,7 +4,7 @@
 import path from 'node:path';
 import pg from 'pg';
 import { appendAudit } from '../audit/log.js';
-import { controlDb, createPool } from '../db/client.js';
+import { connectClient, controlDb, createPool } from '../db/client.js';
 import { loadPolicy } from '../policy/load.js';
 import { PolicyError } from '../policy/parse.js';
 import { buildTiers, LeakGuardRefused } from '../tiers/build.js';
@@ -46,11 +46,7 @@ function keySource(args: Record<string, string | boolean>, rotation: string): { 
   return { keys: file, file };
 }
 
-async function connect(url: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url, application_name: 'fdwg-tiers' });
-  await c.connect();
-  return c;
-}
+const connect = (url: string): Promise<pg.Client> => connectClient({ connectionString: url, application_name: 'fdwg-tiers' });
 
 async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--'));
