@@ -75,6 +75,24 @@ describe('sign-in against an Ipsilon-like issuer', () => {
     }
   });
 
+  test('no groups claim at a refresh: a 503 that says so, the session kept, and nothing changed once it comes back', async () => {
+    const s = new HttpSession();
+    await signIn(s, gate.url, 'alice', 'alice-demo');
+    expect((await me(s)).body.groups).toEqual(['fdwg']);
+    gate.issuer.setFault('userinfo-without-groups');
+    try {
+      await sleep(1_100); // the gate refreshes every second here
+      const { res, body } = await me(s);
+      expect(res.status).toBe(503);
+      expect(body.error.message).toContain('did not send group memberships (claim "groups")');
+    } finally {
+      gate.issuer.setFault(null);
+    }
+    const { res, body } = await me(s);
+    expect(res.status).toBe(200);
+    expect(body.groups).toEqual(['fdwg']);
+  });
+
   test('a UserInfo answer about another subject refuses the sign-in', async () => {
     gate.issuer.setFault('userinfo-other-sub');
     try {

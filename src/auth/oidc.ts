@@ -57,6 +57,13 @@ function isNetworkError(err: unknown): boolean {
 const unavailable = (message: string, err?: unknown) =>
   new AppError('idp_unavailable', message, err === undefined ? undefined : { cause: errorName(err) });
 
+/** The issuer answered but left out a claim the gate cannot decide without (a 503: nothing changes). */
+class IncompleteClaims extends AppError {
+  constructor(message: string) {
+    super('idp_unavailable', message);
+  }
+}
+
 export function createOidc(config: AppConfig) {
   const { oidc } = config;
   const claimsSource = oidc.claimsSource ?? 'userinfo';
@@ -103,7 +110,7 @@ export function createOidc(config: AppConfig) {
     // group: read as "no groups" it would end every analyst's access at their next sign-in.
     const groups = asStringArray(claims[oidc.groupsClaim]);
     if (!groups) {
-      throw unavailable(`The identity provider did not send group memberships (claim "${oidc.groupsClaim}"), so the gate cannot tell who is an FDWG member. Nothing was changed; try again later, or ask an admin to check the gate's scopes.`);
+      throw new IncompleteClaims(`The identity provider did not send group memberships (claim "${oidc.groupsClaim}"), so the gate cannot tell who is an FDWG member. Nothing was changed; try again later, or ask an admin to check the gate's scopes.`);
     }
     return {
       sub: expectedSub,
@@ -167,6 +174,8 @@ export function createOidc(config: AppConfig) {
       }
       if (err instanceof AppError && err.code !== 'idp_unavailable') throw err;
       await store.releaseRefresh(session.id);
+      // The issuer answered, without what the gate needs: say that, not "not reachable".
+      if (err instanceof IncompleteClaims) throw err;
       throw unavailable('The sign-in service is not reachable, so your session cannot be renewed right now. Try again in a minute; you stay signed in.', err);
     }
   }

@@ -70,13 +70,14 @@ export interface DevIssuer {
   endGrants(username: string): Promise<number>;
   /**
    * Fault injection for tests: UserInfo that drops the connection ('userinfo-down') or answers
-   * for another subject ('userinfo-other-sub'); an issuer that accepts connections and never
+   * for another subject ('userinfo-other-sub') or without the groups claim, as a client not granted
+   * the groups scope gets it ('userinfo-without-groups'); an issuer that accepts connections and never
    * answers ('frozen'); null heals it.
    */
   setFault(fault: IssuerFault | null): void;
 }
 
-export type IssuerFault = 'userinfo-down' | 'userinfo-other-sub' | 'frozen';
+export type IssuerFault = 'userinfo-down' | 'userinfo-other-sub' | 'userinfo-without-groups' | 'frozen';
 
 // ---------------------------------------------------------------------------------------------
 // Minimal typings for the parts of oidc-provider used here (the package ships no declarations).
@@ -695,6 +696,20 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
     if (path === '/me' && fault === 'userinfo-other-sub') {
       res.setHeader('Content-Type', 'application/json');
       res.end(JSON.stringify({ sub: subjectFor('mallory'), nickname: 'mallory', groups: ['fdwg', 'fdwg-admins'] }));
+      return;
+    }
+    if (path === '/me' && fault === 'userinfo-without-groups') {
+      // The real answer, less the claim: oidc-provider writes its JSON body in one end() call.
+      const end = res.end.bind(res) as (body?: unknown) => http.ServerResponse;
+      res.end = ((body?: unknown) => {
+        if (typeof body !== 'string' && !Buffer.isBuffer(body)) return end(body);
+        const claims = JSON.parse(body.toString()) as Record<string, unknown>;
+        delete claims.groups;
+        const text = JSON.stringify(claims);
+        if (!res.headersSent) res.setHeader('Content-Length', Buffer.byteLength(text));
+        return end(text);
+      }) as typeof res.end;
+      void providerHandler(req, res);
       return;
     }
     if (path === '/logout') {
