@@ -54,6 +54,7 @@ import {
   startCluster,
   summarize,
   writeJson,
+  rerunCommand,
 } from './lib.js';
 
 const PAGE_P95_MS = 20;
@@ -672,7 +673,7 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
     figures,
     spec: 'With 1,000,000 events: a filtered newest-first page p95 under 20 ms; chain verify at least 200,000 events/s; export streams 1M rows at constant memory (peak RSS)',
     startedAt: startedAt.toISOString(),
-    command: ['npm run bench:audit', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+    command: rerunCommand('bench:audit'),
     environment: environment(),
     params: { ...args, page: PAGE, postgres: { shared_buffers: args.sharedBuffers } },
     data: { events: n, loadSeconds, table: sizes.table, indexes: sizes.indexes, tableBytes: Number(sizes.tableBytes), indexBytes: Number(sizes.indexBytes) },

@@ -46,6 +46,7 @@ import {
   startCluster,
   summarize,
   writeJson,
+  rerunCommand,
 } from './lib.js';
 
 // Issue 14: within 2x the floor (it was 3x before).
@@ -418,7 +419,7 @@ async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
     figures,
     spec: `credential issue end to end (HTTP POST to usable password), median and p99, vs bare ALTER ROLE ... PASSWORD ... VALID UNTIL; target median <= ${TARGET_RATIO}x floor`,
     startedAt: startedAt.toISOString(),
-    command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+    command: rerunCommand('bench'),
     environment: environment(),
     params: { n, warmup, verifyEvery, messages: args.messages, interleaved: true },
     unit: 'ms',

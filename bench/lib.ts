@@ -260,6 +260,12 @@ export function formatFigures(figures: readonly Figure[]): string {
 }
 
 /** What machine and runtime produced a figure. */
+/** The command that reruns this bench with the same arguments (for its JSON): `npm run <script> -- …`. */
+export function rerunCommand(npmScript: string): string {
+  const args = process.argv.slice(2);
+  return [`npm run ${npmScript}`, ...(args.length > 0 ? ['--', ...args] : [])].join(' ');
+}
+
 export function environment() {
   const cpus = os.cpus();
   return {

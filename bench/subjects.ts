@@ -29,7 +29,7 @@ import { REPORT_LIMITS, SubjectReports } from '../src/subjects/service.js';
 import { grantsOverlapping, readCounts, readers, reads } from '../src/subjects/dal.js';
 import { subjectPresence } from '../src/subjects/lookup.js';
 import { EventGenerator, loadEvents } from './audit.js';
-import { Cleanup, type Figure, environment, figure, fmtMs, formatFigures, repoRoot, runBench, runInterleaved, startCluster, summarize, writeJson } from './lib.js';
+import { Cleanup, type Figure, environment, figure, fmtMs, formatFigures, repoRoot, runBench, runInterleaved, startCluster, summarize, writeJson, rerunCommand } from './lib.js';
 
 const defaults = {
   events: 1_000_000,
@@ -248,7 +248,7 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
     figures,
     spec: 'Report for one person over a year of history with 1M audit events and 10k grants: p95 < 200 ms. Alert evaluation cost per ingested statement (ingestion throughput with and without rules, one run).',
     startedAt: startedAt.toISOString(),
-    command: ['npx tsx bench/subjects.ts', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+    command: rerunCommand('bench:subjects'),
     args,
     environment: environment(),
     report: { samples: rep, floor, parts, contents: { grants: last!.grantsTotal, reads: last!.readsTotal, naming: last!.namingTotal, readers: last!.readers.length, alerts: last!.alerts.length } },

@@ -62,7 +62,8 @@ export function createServices(deps: AppDeps): Services {
   const gate = new GateService(db, deps.policy, deps.config.rolePrefix);
   const sessions = new SessionStore(db, deps.config.sessionSecret, deps.config.sessionRefreshSeconds ?? 15 * 60, SESSION_LIFETIME_SECONDS, deps.policy.agreement.version);
   const tokens = new GateTokens(db, deps.config.sessionSecret, deps.config.publicUrl, Math.min(deps.config.tokenTtlSeconds ?? TOKEN_MAX_SECONDS, TOKEN_MAX_SECONDS));
-  const requests = new PiiRequestService(db, gate, provisioner, deps.policy, deps.config.rolePrefix);
+  const denials = new DenialLog(db);
+  const requests = new PiiRequestService(db, gate, provisioner, deps.policy, deps.config.rolePrefix, denials);
   const credentials = new CredentialService(db, gate, provisioner, deps.policy.credentials, { piiAccess: requests });
   return {
     gate,
@@ -76,7 +77,7 @@ export function createServices(deps: AppDeps): Services {
     sessions,
     tokens,
     cliLogins: new CliLogins(db, sessions, tokens, deps.config.cliPollSeconds ?? 5),
-    denials: new DenialLog(db),
+    denials,
     signIns: new SignIns(gate, credentials, sessions),
   };
 }

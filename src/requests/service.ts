@@ -40,18 +40,16 @@ class ReviewRefused extends Error {
 }
 
 export class PiiRequestService {
-  private readonly denials: DenialLog;
-
   constructor(
     private readonly db: ControlDb,
     private readonly gate: GateService,
     private readonly provisioner: Provisioner,
     private readonly policy: Pick<Policy, 'pii_datasets' | 'requests' | 'admission' | 'agreement'>,
     private readonly rolePrefix: string,
+    /** Where refused reviews go on the record (the app's one DenialLog, shared with the guard). */
+    private readonly denials: DenialLog = new DenialLog(db),
     private readonly now: () => Date = () => new Date(),
-  ) {
-    this.denials = new DenialLog(db);
-  }
+  ) {}
 
   // --- Analyst ---------------------------------------------------------------------------------
   // Who may take each action is the rule table's (src/access/rules.ts), checked by the routes'
