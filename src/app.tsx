@@ -40,6 +40,7 @@ import { webRoutes } from './web/routes.js';
 import { adminWebRoutes } from './web/admin-routes.js';
 import { cliWebRoutes } from './web/cli-routes.js';
 import { Reconciler } from './reconcile/service.js';
+import { PasswordSupply } from './credentials/password-supply.js';
 import { type MetricsSource, databaseMetrics, requireMetricsToken } from './metrics/endpoint.js';
 
 export interface AppDeps {
@@ -54,6 +55,11 @@ export interface AppDeps {
   metrics?: MetricsSource & { observeRequest?(method: string, route: string, status: number, seconds: number): void };
   /** While draining (after SIGTERM) /healthz/ready answers 503 so the load balancer stops sending. */
   draining?: () => boolean;
+  /**
+   * Fresh passwords kept ready for credential issues (src/credentials/password-supply.ts); default
+   * 2. Workers pass 0: an invocation's services end with it, so pairs made ahead would be waste.
+   */
+  passwordsAhead?: number;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -64,7 +70,10 @@ export function createServices(deps: AppDeps): Services {
   const tokens = new GateTokens(db, deps.config.sessionSecret, deps.config.publicUrl, Math.min(deps.config.tokenTtlSeconds ?? TOKEN_MAX_SECONDS, TOKEN_MAX_SECONDS));
   const denials = new DenialLog(db);
   const requests = new PiiRequestService(db, gate, provisioner, deps.policy, deps.config.rolePrefix, denials);
-  const credentials = new CredentialService(db, gate, provisioner, deps.policy.credentials, { piiAccess: requests });
+  const credentials = new CredentialService(db, gate, provisioner, deps.policy.credentials, {
+    piiAccess: requests,
+    passwords: new PasswordSupply(deps.passwordsAhead ?? 2),
+  });
   return {
     gate,
     provisioner,

@@ -61,6 +61,7 @@ function build(env: WorkerEnv, ctx: Ctx) {
     metrics,
     controlPool: createPool(parsed.controlUrl, 2, SERVING_POOL_TIMEOUTS),
     warehousePool: createPool(parsed.warehouseUrl, 2, SERVING_POOL_TIMEOUTS),
+    passwordsAhead: 0,
   };
   const services: Services = createServices(deps);
   const close = () => ctx.waitUntil(Promise.allSettled([deps.controlPool.end(), deps.warehousePool.end()]));

@@ -5,9 +5,8 @@ import type { Identity } from '../auth/identity.js';
 import type { ControlDb } from '../db/client.js';
 import { AppError } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
-import { generatePassword } from '../provisioner/password.js';
 import type { Provisioner } from '../provisioner/provisioner.js';
-import { scramSha256Verifier } from '../provisioner/scram.js';
+import { type FreshPassword, PasswordSupply } from './password-supply.js';
 import * as dal from './dal.js';
 import type { AnalystRecord, GateService } from '../admission/service.js';
 
@@ -47,6 +46,8 @@ export interface CredentialServiceOptions {
   now?: () => Date;
   /** Ends a leaver's PII access too when their credentials are revoked. */
   piiAccess?: PiiAccessEnder;
+  /** Passwords made ahead of need (src/credentials/password-supply.ts); default: made on demand. */
+  passwords?: PasswordSupply;
 }
 
 export class CredentialService {
@@ -60,7 +61,11 @@ export class CredentialService {
     this.now = options.now ?? (() => new Date());
     this.piiAccess = options.piiAccess;
     this.liveLease = dal.prepareLiveLease(db);
+    this.passwords = options.passwords ?? new PasswordSupply(0);
+    this.passwords.refill();
   }
+
+  private readonly passwords: PasswordSupply;
 
   private readonly liveLease: ReturnType<typeof dal.prepareLiveLease>;
   private readonly now: () => Date;
@@ -68,10 +73,18 @@ export class CredentialService {
 
   async issue(identity: Identity, requestedTtl?: number): Promise<IssuedCredential> {
     const ttlSeconds = Math.min(requestedTtl ?? this.policy.ttl_default, this.policy.ttl_max);
-    // PBKDF2 runs off the main thread while the lock and the admission check are on the wire.
-    const password = generatePassword();
-    const verifier = scramSha256Verifier(password);
-    verifier.catch(() => {});
+    // Usually made before this request came (see password-supply.ts); when not, PBKDF2 runs off
+    // the main thread while the lock and the admission check are on the wire.
+    const fresh = this.passwords.take();
+    fresh.catch(() => {});
+    try {
+      return await this.issueWith(identity, fresh, ttlSeconds, requestedTtl);
+    } finally {
+      this.passwords.refill();
+    }
+  }
+
+  private async issueWith(identity: Identity, fresh: Promise<FreshPassword>, ttlSeconds: number, requestedTtl: number | undefined): Promise<IssuedCredential> {
     const issuedAt = this.now();
     const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000);
     // The transaction's first statement takes the role-change lock; the statements below are
@@ -86,7 +99,7 @@ export class CredentialService {
       // fails, the transaction rolls back and no lease or event exists; if the commit fails after
       // it, a LOGIN role without a live lease is left, whose password nobody ever saw (the
       // reconciler closes it). This keeps the password's path as short as the ALTER ROLE itself.
-      const warehouse = verifier.then((v) => this.provisioner.issue(analyst.roleName, { verifier: v, validUntil: expiresAt }));
+      const warehouse = fresh.then(({ verifier }) => this.provisioner.issue(analyst.roleName, { verifier, validUntil: expiresAt }));
       // Supersede the previous lease, record the new one and append its event: one round trip.
       const recorded = Promise.all([
         dal.supersedeAndRecord(tx, { id: leaseId, analystId: analyst.id, roleName: analyst.roleName, issuedAt, expiresAt }),
@@ -105,7 +118,7 @@ export class CredentialService {
     return {
       id,
       roleName: analyst.roleName,
-      password,
+      password: (await fresh).password,
       issuedAt,
       expiresAt,
       ttlSeconds,
