@@ -13,7 +13,8 @@ async function belongsTogether(p: { password: string; verifier: string }): Promi
 }
 
 const settle = async (supply: PasswordSupply, size: number) => {
-  for (let i = 0; i < 200 && supply.available < size; i++) await new Promise((r) => setTimeout(r, 5));
+  await supply.idle();
+  expect(supply.available).toBe(size);
 };
 
 describe('PasswordSupply', () => {
@@ -54,7 +55,7 @@ describe('PasswordSupply', () => {
     await expect(supply.take()).rejects.toThrow('no entropy today');
     expect(supply.available).toBe(0);
     fail = false;
-    await new Promise((r) => setTimeout(r, 10));
+    await supply.idle();
     supply.refill();
     await settle(supply, 2);
     expect(supply.available).toBe(2);

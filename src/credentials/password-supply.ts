@@ -23,7 +23,7 @@ export async function freshPassword(): Promise<FreshPassword> {
 
 export class PasswordSupply {
   private readonly ready: FreshPassword[] = [];
-  private filling = false;
+  private filling: Promise<void> | null = null;
 
   /** `size` pairs are kept ready (0 turns the supply off: every pair is made on demand). */
   constructor(
@@ -44,15 +44,19 @@ export class PasswordSupply {
    */
   refill(): void {
     if (this.filling || this.ready.length >= this.size) return;
-    this.filling = true;
     const next = async (): Promise<void> => {
       while (this.ready.length < this.size) this.ready.push(await this.make());
     };
-    next()
+    this.filling = next()
       .catch(() => {})
       .finally(() => {
-        this.filling = false;
+        this.filling = null;
       });
+  }
+
+  /** Resolves once no refill is running (benches wait for it so its work never lands on a floor). */
+  idle(): Promise<void> {
+    return this.filling ?? Promise.resolve();
   }
 
   /** How many pairs are ready now (tests, metrics). */

@@ -65,7 +65,7 @@ export class CredentialService {
     this.passwords.refill();
   }
 
-  private readonly passwords: PasswordSupply;
+  readonly passwords: PasswordSupply;
 
   private readonly liveLease: ReturnType<typeof dal.prepareLiveLease>;
   private readonly now: () => Date;
