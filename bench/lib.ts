@@ -6,6 +6,7 @@ import { freePort } from '../src/dev/net.js';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
 import { startEmbeddedPostgres } from '../src/dev/embedded-postgres.js';
 
 /** The repository root (bench/..), independent of the current directory. */
@@ -159,6 +160,57 @@ export async function runInterleaved(cases: readonly BenchCase[], opts: Interlea
     if (measured) opts.onProgress?.(iteration + 1, opts.iterations);
   }
   return { samples, cpu };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Statement tracing on the gate's own pools (instrumentation lives in bench/, not in src/)
+
+export interface Stmt {
+  pool: 'control' | 'warehouse';
+  sql: string;
+  /** From the call to its answer; pipelined statements overlap. */
+  ms: number;
+  /** performance.now() at the call and at the answer, to lay statements on one timeline. */
+  start: number;
+  end: number;
+}
+
+export class StatementTrace {
+  /** Statements are attributed to the gate only while this is set (cases run one at a time). */
+  active: Stmt[] | null = null;
+
+  /** Wraps `query` of every client the pool creates; covers pool.query and checked-out clients. */
+  attach(pool: pg.Pool, name: Stmt['pool']): void {
+    pool.on('connect', (client: pg.PoolClient) => {
+      type AnyQuery = (...a: unknown[]) => unknown;
+      const original = (client.query as unknown as AnyQuery).bind(client);
+      const sqlOf = (a: unknown) =>
+        (typeof a === 'string' ? a : ((a as { text?: string } | undefined)?.text ?? '?')).replace(/\s+/g, ' ').trim();
+      const wrapped: AnyQuery = (...a) => {
+        const sink = this.active;
+        if (!sink) return original(...a);
+        const t0 = performance.now();
+        const record = () => {
+          const t1 = performance.now();
+          sink.push({ pool: name, sql: sqlOf(a[0]), ms: t1 - t0, start: t0, end: t1 });
+        };
+        const last = a[a.length - 1];
+        if (typeof last === 'function') {
+          a[a.length - 1] = (err: unknown, res: unknown) => {
+            record();
+            (last as (e: unknown, r: unknown) => void)(err, res);
+          };
+          return original(...a);
+        }
+        const r = original(...a);
+        if (r && typeof (r as Promise<unknown>).then === 'function') {
+          (r as Promise<unknown>).then(record, record);
+        }
+        return r;
+      };
+      (client as unknown as { query: AnyQuery }).query = wrapped;
+    });
+  }
 }
 
 // ------------------------------------------------------------------------------------------------

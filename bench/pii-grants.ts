@@ -22,6 +22,7 @@
 // dev OIDC issuer, the gate over real HTTP. Exit code 0 when the run completes (PASS/FAIL is a
 // figure), 1 on any error.
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import os from 'node:os';
 import pg from 'pg';
 import { controlDb } from '../src/db/client.js';
@@ -35,6 +36,8 @@ import { HttpSession, signIn } from '../test/support/http-session.js';
 import {
   Cleanup,
   type Figure,
+  type Stmt,
+  StatementTrace,
   environment,
   figure,
   fmtMs,
@@ -62,7 +65,16 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
   const cluster = await startCluster({ settings: { max_connections: '1200' } });
   cleanup.add('embedded PostgreSQL', () => cluster.stop());
   say(`Preparing the gate (demo warehouse, ${args.messages} messages)...`);
-  const gate = await startGateOn(cluster.superuserUrl, { demoMessages: args.messages, logSink: () => {} });
+  // The gate's statements during each approval are timed from its own pool clients (the breakdown).
+  const trace = new StatementTrace();
+  const gate = await startGateOn(cluster.superuserUrl, {
+    demoMessages: args.messages,
+    logSink: () => {},
+    onPools: ({ control, warehouse }) => {
+      trace.attach(control, 'control');
+      trace.attach(warehouse, 'warehouse');
+    },
+  });
   cleanup.add('gate', () => gate.close());
   const warehouseSu = urlWith(cluster.superuserUrl, gate.config.analystDb.database);
   const controlSu = new pg.Client({ connectionString: gate.controlAdminUrl });
@@ -112,6 +124,27 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
   cleanup.add('floor session', () => floorSession.end());
   const readPii = (c: pg.Client) => c.query('SELECT username FROM pii.users LIMIT 1');
 
+  /** One approval's timeline: HTTP sent, answer parsed, first read answered, the gate's statements. */
+  type Marks = { sent: number; answered: number; read: number; stmts: Stmt[] };
+  const approvals: Marks[] = [];
+  let marks: Marks | undefined;
+  // Context, same run: HTTP to a route without database or session, by fetch (as HttpSession) and
+  // by node:http on a keep-alive agent; a bare round trip on a warehouse connection.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  cleanup.add('keep-alive agent', () => agent.destroy());
+  const nodeGet = (url: string) =>
+    new Promise<number>((resolve, reject) => {
+      http
+        .get(url, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        })
+        .on('error', reject);
+    });
+  const LIVE_FETCH = 'http: GET /healthz/live (fetch)';
+  const LIVE_NODE = 'http: GET /healthz/live (node:http)';
+  const SELECT1 = 'pg: SELECT 1';
+
   say(`Approval to first PII query: ${args.n} iterations (+${args.warmup} warm-up), interleaved with the floor...`);
   const timing = await runInterleaved(
     [
@@ -130,17 +163,45 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
             },
           );
           lastRequest = (await call('alice', 'POST', '/requests', { datasets: ['maintainer_identities'], purpose: PURPOSE, durationSeconds: 3600 })).id;
+          marks = undefined;
+          trace.active = [];
           return lastRequest;
         },
         run: async (id) => {
+          const sent = performance.now();
           const decided = await call('bob', 'POST', `/requests/${id}/reviews`, { decision: 'approve' });
+          const answered = performance.now();
           if (!decided.final) throw new Error('approval was not final');
-          return (await readPii(alice!)).rows.length;
+          const rows = (await readPii(alice!)).rows.length;
+          marks = { sent, answered, read: performance.now(), stmts: [] };
+          return rows;
         },
-        check: (rows) => {
+        check: (rows, iteration) => {
+          const stmts = trace.active ?? [];
+          trace.active = null;
           if (rows !== 1) throw new Error('the PII read returned nothing');
+          if (iteration >= 0 && marks) approvals.push({ ...marks, stmts: stmts.sort((a, b) => a.start - b.start) });
         },
       },
+      {
+        name: LIVE_FETCH,
+        run: async () => {
+          const res = await fetch(`${gate.url}/healthz/live`);
+          await res.arrayBuffer();
+          return res.status;
+        },
+        check: (status) => {
+          if (status !== 200) throw new Error(`GET /healthz/live: ${String(status)}`);
+        },
+      },
+      {
+        name: LIVE_NODE,
+        run: () => nodeGet(`${gate.url}/healthz/live`),
+        check: (status) => {
+          if (status !== 200) throw new Error(`GET /healthz/live: ${String(status)}`);
+        },
+      },
+      { name: SELECT1, run: () => su.query('SELECT 1') },
       {
         name: 'floor',
         run: async () => {
@@ -159,6 +220,27 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
   await alice?.end().catch(() => {});
   const gateS = summarize(timing.samples.gate!);
   const floorS = summarize(timing.samples.floor!);
+  const breakdown = approvalBreakdown(approvals, gate.prefix);
+  const context = Object.fromEntries([LIVE_FETCH, LIVE_NODE, SELECT1].map((k) => [k, summarize(timing.samples[k]!).median]));
+  say('');
+  say(`Where one approval's time goes (medians over ${approvals.length}; offsets from the HTTP send; pipelined statements overlap):`);
+  say(
+    formatTable(
+      ['part', 'median ms', 'note'],
+      [
+        ['approval -> first PII read', fmtMs(gateS.median), 'the figure'],
+        ['  HTTP POST .../reviews, send to parsed JSON', fmtMs(breakdown.http), ''],
+        ['    send -> first statement', fmtMs(breakdown.toFirst), 'HTTP in, routing, cookie (session read is a statement)'],
+        ['    first statement -> last answer', fmtMs(breakdown.dbSpan), `${breakdown.count} statements`],
+        ['      of which no statement outstanding', fmtMs(breakdown.dbIdle), 'gate CPU between round trips'],
+        ['    last answer -> parsed JSON', fmtMs(breakdown.fromLast), 'serialise, HTTP out, client parse'],
+        ['  first read on alice\'s live session', fmtMs(breakdown.read), 'floor: GRANT + SELECT ' + fmtMs(floorS.median)],
+        ...Object.entries(context).map(([k, v]) => [`context: ${k}`, fmtMs(v), '']),
+      ],
+    ),
+  );
+  say('');
+  say(formatTable(['#', 'pool', 'start', 'ms', 'end', 'statement'], breakdown.statements.map((x, i) => [String(i + 1), x.pool, fmtMs(x.start), fmtMs(x.ms), fmtMs(x.end), x.sql])));
 
   // -- 2. Sweeper, and its floor ------------------------------------------------------------------------
   const total = Math.trunc(args.grants);
@@ -319,7 +401,7 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
     args,
     environment: environment(),
     figures,
-    approvalToFirstRead: { gate: gateS, floor: floorS, ratio, target: APPROVAL_TARGET },
+    approvalToFirstRead: { gate: gateS, floor: floorS, ratio, target: APPROVAL_TARGET, breakdown, contextMedians: context },
     sweeper: {
       grants: total,
       sessions: withSessions,
@@ -333,6 +415,52 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
   });
   say(`Results: ${file}`);
   return 0;
+}
+
+/** A statement's shape without its values' noise: the per-run role prefix, long lists. */
+function label(sql: string, prefix: string): string {
+  return sql.split(prefix).join('<prefix>').slice(0, 110);
+}
+
+/**
+ * Medians of one approval's timeline. Statements are matched across iterations by position in
+ * start order and shape; an iteration whose shape differs (e.g. a first-time statement) still
+ * counts in the totals.
+ */
+function approvalBreakdown(runs: { sent: number; answered: number; read: number; stmts: Stmt[] }[], prefix: string) {
+  const med = (xs: number[]) => summarize(xs).median;
+  const withStmts = runs.filter((r) => r.stmts.length > 0);
+  const idle = (r: (typeof runs)[number]) => {
+    let busyUntil = r.stmts[0]!.start;
+    let gap = 0;
+    for (const x of r.stmts) {
+      if (x.start > busyUntil) gap += x.start - busyUntil;
+      busyUntil = Math.max(busyUntil, x.end);
+    }
+    return gap;
+  };
+  const lastEnd = (r: (typeof runs)[number]) => Math.max(...r.stmts.map((x) => x.end));
+  const shape = withStmts[0]?.stmts ?? [];
+  return {
+    http: med(runs.map((r) => r.answered - r.sent)),
+    read: med(runs.map((r) => r.read - r.answered)),
+    toFirst: med(withStmts.map((r) => r.stmts[0]!.start - r.sent)),
+    dbSpan: med(withStmts.map((r) => lastEnd(r) - r.stmts[0]!.start)),
+    dbIdle: med(withStmts.map(idle)),
+    fromLast: med(withStmts.map((r) => r.answered - lastEnd(r))),
+    count: med(runs.map((r) => r.stmts.length)),
+    statements: shape.map((s, i) => {
+      const same = withStmts.map((r) => ({ r, x: r.stmts[i] })).filter(({ x }) => x && x.pool === s.pool && label(x.sql, prefix) === label(s.sql, prefix));
+      return {
+        pool: s.pool,
+        sql: label(s.sql, prefix),
+        start: med(same.map(({ r, x }) => x!.start - r.sent)),
+        ms: med(same.map(({ x }) => x!.ms)),
+        end: med(same.map(({ r, x }) => x!.end - r.sent)),
+        n: same.length,
+      };
+    }),
+  };
 }
 
 runBench(defaults, run);
