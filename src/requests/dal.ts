@@ -167,26 +167,43 @@ export async function insertVote(tx: ControlTx, v: { requestId: number; reviewer
 
 /**
  * The final approval's writes in one statement: the vote, the request approved, and one grant per
- * dataset (ids in the order of `datasets`). A live grant of the same analyst and dataset fails it
- * with 23505 (pii_grants_one_live), as insertGrants does.
+ * dataset of the request, its group role from `groupRoles`; a dataset missing there makes it write
+ * nothing. A live grant of the same analyst and dataset fails it with 23505 (pii_grants_one_live).
+ *
+ * `onlyIfFinal` also writes nothing unless, as this statement sees the request, the vote is the
+ * last approval needed: pending, its review window open for 2 ms more (so that the caller's
+ * millisecond clock agrees), not the approver's own, no earlier vote of the approver. That lets the
+ * write travel with the lock and the votes it depends on (one round trip); the caller still
+ * decides on those, and rolls back a write it did not decide.
  */
 export async function approveAndGrant(
   tx: ControlTx,
-  a: { requestId: number; analystId: number; roleName: string; datasets: string[]; groupRoles: string[]; approver: string; comment: string | null; at: Date; expiresAt: Date },
-): Promise<number[]> {
+  a: { requestId: number; approver: string; comment: string | null; at: Date; groupRoles: Map<string, string>; onlyIfFinal: boolean },
+): Promise<{ id: number; dataset: string }[]> {
   const at = a.at.toISOString();
+  const final = a.onlyIfFinal
+    ? sql`AND r.state = 'pending' AND r.review_deadline > ${at}::timestamptz + interval '2 milliseconds'
+          AND an.username <> ${a.approver}
+          AND NOT EXISTS (SELECT 1 FROM pii_request_reviews v WHERE v.request_id = r.id AND v.reviewer = ${a.approver})
+          AND (SELECT count(DISTINCT v.reviewer) FROM pii_request_reviews v WHERE v.request_id = r.id AND v.decision = 'approve') + 1 >= r.approvals_required`
+    : sql``;
   const result = await tx.execute<{ id: number | string; dataset: string }>(sql`
-    WITH vote AS (
+    WITH req AS (
+           SELECT r.id, r.analyst_id, an.role_name, r.datasets, r.duration_seconds
+             FROM pii_requests r JOIN analysts an ON an.id = r.analyst_id
+            WHERE r.id = ${a.requestId} AND r.datasets <@ ${pgArray([...a.groupRoles.keys()])}::text[] ${final}),
+         vote AS (
            INSERT INTO pii_request_reviews (request_id, reviewer, decision, comment, at)
-           VALUES (${a.requestId}, ${a.approver}, 'approve', ${a.comment}, ${at}::timestamptz)),
+           SELECT id, ${a.approver}::text, 'approve', ${a.comment}::text, ${at}::timestamptz FROM req),
          decided AS (
-           UPDATE pii_requests SET state = 'approved', decided_at = ${at}::timestamptz, decided_by = ${a.approver}, decision_comment = ${a.comment}
-            WHERE id = ${a.requestId})
+           UPDATE pii_requests SET state = 'approved', decided_at = ${at}::timestamptz, decided_by = ${a.approver}::text, decision_comment = ${a.comment}::text
+             FROM req WHERE pii_requests.id = req.id)
     INSERT INTO pii_grants (request_id, analyst_id, role_name, dataset, group_role, starts_at, expires_at)
-    SELECT ${a.requestId}, ${a.analystId}, ${a.roleName}, d.dataset, d.group_role, ${at}::timestamptz, ${a.expiresAt.toISOString()}::timestamptz
-      FROM unnest(${pgArray(a.datasets)}::text[], ${pgArray(a.groupRoles)}::text[]) AS d(dataset, group_role)
+    SELECT req.id, req.analyst_id, req.role_name, d.dataset, g.group_role, ${at}::timestamptz, ${at}::timestamptz + req.duration_seconds * interval '1 second'
+      FROM req CROSS JOIN unnest(req.datasets) AS d(dataset)
+      JOIN unnest(${pgArray([...a.groupRoles.keys()])}::text[], ${pgArray([...a.groupRoles.values()])}::text[]) AS g(dataset, group_role) ON g.dataset = d.dataset
     RETURNING id, dataset`);
-  return a.datasets.map((d) => Number(result.rows.find((x) => x.dataset === d)!.id));
+  return result.rows.map((r) => ({ id: Number(r.id), dataset: r.dataset }));
 }
 
 export async function grantExists(tx: ControlTx, grantId: number): Promise<boolean> {

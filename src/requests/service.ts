@@ -183,20 +183,35 @@ export class PiiRequestService {
     const now = this.now();
     type Outcome = { kind: 'done'; final: boolean } | { kind: 'expired' } | { kind: 'closed'; state: string };
     // Pipelined (src/db/pipelined-tx.ts): BEGIN with the role-change lock (an approval may be
-    // the one that grants), the request's lock and the votes read after it travel in one round
-    // trip; the writes in another; the answer's reads right behind COMMIT.
+    // the one that grants), the request's lock, the votes read after it and, for an approval, the
+    // final approval's writes travel in one round trip; the answer's reads right behind COMMIT.
+    // Those writes happen only where the request, as they find it, makes this vote the final one
+    // (dal.approveAndGrant, onlyIfFinal); the decision below is still made on the lock's and the
+    // votes' answers, and a write it did not decide is never committed.
     const answered = await inPipelinedTransaction(this.db, { afterBegin: decision === 'approve' ? takeRoleChangeLockShared : undefined }, async (tx): Promise<Outcome> => {
-      const [r, facts] = await Promise.all([
-        dal.lockRequest(tx, { id: requestId }),
-        dal.reviewFacts(tx, requestId, this.policy.agreement.version),
-      ]);
+      const locked = dal.lockRequest(tx, { id: requestId });
+      const read = dal.reviewFacts(tx, requestId, this.policy.agreement.version);
+      const early =
+        decision === 'approve'
+          ? dal.approveAndGrant(tx, { requestId, approver: identity.username, comment: comment ?? null, at: now, groupRoles: this.groupRoles(this.policy.pii_datasets.map((d) => d.name)), onlyIfFinal: true })
+          : Promise.resolve([]);
+      early.catch(() => {});
+      const [r, facts] = await Promise.all([locked, read]);
+      /** Before committing anything but the final approval. */
+      const nothingWritten = async () => {
+        if ((await early).length > 0) throw new Error(`request #${requestId}: the final approval's writes were made for a vote that is not the final one`);
+      };
       if (!r) throw new AppError('not_found', `No request #${requestId}.`);
       // Refused whatever the state: nobody decides their own request, even as an approver.
       const own = reviewBlock(identity.username, { id: r.id, requester: r.username, reviewers: [] });
       if (own) throw new ReviewRefused(own);
-      if (r.state !== 'pending') return { kind: 'closed', state: r.state };
+      if (r.state !== 'pending') {
+        await nothingWritten();
+        return { kind: 'closed', state: r.state };
+      }
       if (r.reviewDeadline.getTime() <= now.getTime()) {
         // The sweeper has not come by yet: the window is over all the same.
+        await nothingWritten();
         await this.close(tx, r, 'expired', 'system:gate', null);
         return { kind: 'expired' };
       }
@@ -210,9 +225,10 @@ export class PiiRequestService {
       const final = decision === 'approve' && approvals.size >= r.approvalsRequired;
       if (final) {
         this.requireStillAdmitted(r, admission);
-        await this.grant(tx, r, identity.username, comment ?? null, approvals.size, now);
+        await this.grant(tx, r, identity.username, comment ?? null, approvals.size, now, early);
         return { kind: 'done', final: true };
       }
+      await nothingWritten();
       await dal.insertVote(tx, { requestId: r.id, reviewer: identity.username, decision, comment: comment ?? null, at: now });
       if (decision === 'deny') {
         await this.close(tx, r, 'denied', identity.username, comment ?? null);
@@ -295,34 +311,28 @@ export class PiiRequestService {
     }
   }
 
-  private async grant(tx: ControlTx, r: LockedRequest, approver: string, comment: string | null, approvals: number, now: Date) {
+  /** Group roles of `datasets` (src/provisioner/roles.ts). */
+  private groupRoles(datasets: string[]): Map<string, string> {
+    return new Map(datasets.map((d) => [d, datasetRole(this.rolePrefix, d)]));
+  }
+
+  /** `early`: the final approval's writes made with the request's lock (empty if they were not). */
+  private async grant(tx: ControlTx, r: LockedRequest, approver: string, comment: string | null, approvals: number, now: Date, early: Promise<{ id: number; dataset: string }[]>) {
     const expiresAt = new Date(now.getTime() + r.durationSeconds * 1000);
     const groupRoles = r.datasets.map((d) => datasetRole(this.rolePrefix, d));
-    // The vote, the decision and the grants in one statement, the webhook notice behind it on the
-    // same round trip (the role-change lock was taken at BEGIN).
-    const written = dal.approveAndGrant(tx, {
-        requestId: r.id,
-        analystId: r.analystId,
-        roleName: r.roleName,
-        datasets: r.datasets,
-        groupRoles,
-        approver,
-        comment,
-        at: now,
-        expiresAt,
-      });
-    const noticed = notify(tx, {
-      event: 'request.decided',
-      requestId: r.id,
-      analyst: r.username,
-      datasets: r.datasets,
-      text: requestText({ requestId: r.id, analyst: r.username, datasets: r.datasets }, { event: 'request.decided', decision: 'approved', decidedBy: approver, comment }),
-      details: { state: 'approved', decidedBy: approver, expiresAt: expiresAt.toISOString() },
-    });
-    noticed.catch(() => {});
     let grantIds: number[];
     try {
-      grantIds = await written;
+      let written = await early;
+      // Not written there although final here: a dataset no longer in the policy, or a review
+      // deadline within milliseconds. The decision was made under the lock; write it as made.
+      if (written.length === 0) {
+        written = await dal.approveAndGrant(tx, { requestId: r.id, approver, comment, at: now, groupRoles: this.groupRoles(r.datasets), onlyIfFinal: false });
+      }
+      grantIds = r.datasets.map((d) => {
+        const row = written.find((w) => w.dataset === d);
+        if (!row) throw new Error(`request #${r.id}: no grant written for ${d}`);
+        return row.id;
+      });
     } catch (err) {
       if (pgCode(err) === '23505') throw new AppError('conflict', `${r.username} already has live access to one of ${r.datasets.join(', ')}.`);
       throw err;
@@ -336,7 +346,16 @@ export class PiiRequestService {
       await this.provisioner.grantDatasets(r.roleName, groupRoles);
     })();
     warehouse.catch(() => {});
-    // The decision and one grant event per dataset, in one round trip.
+    // The webhook notice, the decision and one grant event per dataset, in one round trip.
+    const noticed = notify(tx, {
+      event: 'request.decided',
+      requestId: r.id,
+      analyst: r.username,
+      datasets: r.datasets,
+      text: requestText({ requestId: r.id, analyst: r.username, datasets: r.datasets }, { event: 'request.decided', decision: 'approved', decidedBy: approver, comment }),
+      details: { state: 'approved', decidedBy: approver, expiresAt: expiresAt.toISOString() },
+    });
+    noticed.catch(() => {});
     const audited = appendAuditMany(tx, [
       {
         action: 'request.approved',
