@@ -1,8 +1,6 @@
 // The one way in: every runtime (Node, Workers, tests) builds the gate here and only adapts it.
 import { type Context, Hono } from 'hono';
 import { routePath } from 'hono/route';
-import { requestId } from 'hono/request-id';
-import { secureHeaders } from 'hono/secure-headers';
 import type pg from 'pg';
 import { DenialLog } from './access/denials.js';
 import { assertEveryRouteDeclared, guard } from './access/guard.js';
@@ -35,7 +33,7 @@ import type { AppEnv, Services } from './types.js';
 import { auditWebRoutes } from './web/audit-routes.js';
 import { subjectWebRoutes } from './web/subject-routes.js';
 import { ErrorPage } from './web/pages.js';
-import { NONCE } from './web/nonce.js';
+import { securityHeaders } from './web/security-headers.js';
 import { webRoutes } from './web/routes.js';
 import { adminWebRoutes } from './web/admin-routes.js';
 import { cliWebRoutes } from './web/cli-routes.js';
@@ -66,7 +64,7 @@ export function createServices(deps: AppDeps): Services {
   const db = controlDb(deps.controlPool);
   const provisioner = new Provisioner(deps.warehousePool, deps.config.rolePrefix, deps.policy.credentials);
   const gate = new GateService(db, deps.policy, deps.config.rolePrefix);
-  const sessions = new SessionStore(db, deps.config.sessionSecret, deps.config.sessionRefreshSeconds ?? 15 * 60, SESSION_LIFETIME_SECONDS, deps.policy.agreement.version);
+  const sessions = new SessionStore(db, deps.controlPool, deps.config.sessionSecret, deps.config.sessionRefreshSeconds ?? 15 * 60, SESSION_LIFETIME_SECONDS, deps.policy.agreement.version);
   const tokens = new GateTokens(db, deps.config.sessionSecret, deps.config.publicUrl, Math.min(deps.config.tokenTtlSeconds ?? TOKEN_MAX_SECONDS, TOKEN_MAX_SECONDS));
   const denials = new DenialLog(db);
   const requests = new PiiRequestService(db, gate, provisioner, deps.policy, deps.config.rolePrefix, denials);
@@ -100,41 +98,18 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const oidc = createOidc(config);
   const app = new Hono<AppEnv>();
 
-  app.use('*', requestId());
-  // The loopback CLI sign-in page posts a form whose answer redirects to the CLI's listener on
-  // 127.0.0.1; form-action governs that redirect too. Only this page may send forms there.
-  // (Registered before secureHeaders, so this runs after it has set the policy.)
-  app.use('/cli/authorize', async (c, next) => {
-    await next();
-    const csp = c.res.headers.get('Content-Security-Policy');
-    if (csp) c.res.headers.set('Content-Security-Policy', csp.replace('form-action ', 'form-action http://127.0.0.1:* http://[::1]:* '));
-  });
-  app.use(
-    '*',
-    secureHeaders({
-      contentSecurityPolicy: {
-        defaultSrc: ["'none'"],
-        scriptSrc: [NONCE],
-        styleSrc: [NONCE],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'"],
-        // Sign-out posts here and is redirected to the issuer's end-session page.
-        formAction: ["'self'", oidc.issuerOrigin],
-        frameAncestors: ["'none'"],
-        baseUri: ["'none'"],
-      },
-      // Chromium sends `Origin: null` on form posts under no-referrer, which the origin check refuses.
-      referrerPolicy: 'same-origin',
-      strictTransportSecurity: config.publicUrl.startsWith('https://') ? 'max-age=31536000; includeSubDomains' : false,
-    }),
-  );
   app.use('*', async (c, next) => {
     const started = performance.now();
+    // A caller's own X-Request-Id is kept when it is a plain token (what hono's requestId accepts).
+    const asked = c.req.header('X-Request-Id');
+    const id = asked && asked.length <= 255 && !/[^\w\-=]/.test(asked) ? asked : crypto.randomUUID();
+    c.set('requestId', id);
     c.set('services', services);
     await next();
+    c.res.headers.set('X-Request-Id', id);
     deps.metrics?.observeRequest?.(c.req.method, routePath(c), c.res.status, (performance.now() - started) / 1000);
     logger.info('request', {
-      id: c.get('requestId'),
+      id,
       method: c.req.method,
       path: c.req.path,
       status: c.res.status,
@@ -142,6 +117,22 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       user: c.get('identity')?.username,
     });
   });
+  // The loopback CLI sign-in page posts a form whose answer redirects to the CLI's listener on
+  // 127.0.0.1; form-action governs that redirect too. Only this page may send forms there.
+  // (Registered before securityHeaders, so this runs after it has set the policy.)
+  app.use('/cli/authorize', async (c, next) => {
+    await next();
+    const csp = c.res.headers.get('Content-Security-Policy');
+    if (csp) c.res.headers.set('Content-Security-Policy', csp.replace('form-action ', 'form-action http://127.0.0.1:* http://[::1]:* '));
+  });
+  app.use(
+    '*',
+    securityHeaders({
+      // Sign-out posts here and is redirected to the issuer's end-session page.
+      formActionOrigins: [oidc.issuerOrigin],
+      strictTransportSecurity: config.publicUrl.startsWith('https://') ? 'max-age=31536000; includeSubDomains' : false,
+    }),
+  );
 
   // Answered before any credential is read: a bad cookie or token never fails a health check.
   const health = async (c: Context<AppEnv>) => {
