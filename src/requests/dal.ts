@@ -19,6 +19,7 @@ export interface LockedRequest {
   purpose: string;
   durationSeconds: number;
   state: RequestState;
+  createdAt: Date;
   reviewDeadline: Date;
   approvalsRequired: number;
 }
@@ -32,6 +33,7 @@ type RawLockedRequest = {
   purpose: string;
   duration_seconds: number | string;
   state: RequestState;
+  created_at: Date | string;
   review_deadline: Date | string;
   approvals_required: number | string;
 };
@@ -45,6 +47,7 @@ const toLocked = (r: RawLockedRequest): LockedRequest => ({
   purpose: r.purpose,
   durationSeconds: Number(r.duration_seconds),
   state: r.state,
+  createdAt: new Date(r.created_at),
   reviewDeadline: new Date(r.review_deadline),
   approvalsRequired: Number(r.approvals_required),
 });
@@ -62,7 +65,7 @@ export async function lockRequest(tx: ControlTx, key: RequestKey): Promise<Locke
         : sql`r.id = ${key.id}`;
   const result = await tx.execute<RawLockedRequest>(sql`
     SELECT r.id, r.analyst_id, a.username, a.role_name, r.datasets, r.purpose, r.duration_seconds, r.state,
-           r.review_deadline, r.approvals_required
+           r.created_at, r.review_deadline, r.approvals_required
       FROM pii_requests r JOIN analysts a ON a.id = r.analyst_id
      WHERE ${where}
      ORDER BY r.id LIMIT 1
@@ -75,7 +78,7 @@ export async function lockRequest(tx: ControlTx, key: RequestKey): Promise<Locke
 export async function lockOverdueRequests(tx: ControlTx, now: Date, limit: number): Promise<LockedRequest[]> {
   const result = await tx.execute<RawLockedRequest>(sql`
     SELECT r.id, r.analyst_id, a.username, a.role_name, r.datasets, r.purpose, r.duration_seconds, r.state,
-           r.review_deadline, r.approvals_required
+           r.created_at, r.review_deadline, r.approvals_required
       FROM pii_requests r JOIN analysts a ON a.id = r.analyst_id
      WHERE r.state = 'pending' AND r.review_deadline <= ${now.toISOString()}
      ORDER BY r.review_deadline LIMIT ${limit}
@@ -149,16 +152,16 @@ export async function reviewFacts(
   tx: ControlTx,
   requestId: number,
   agreementVersion: string,
-): Promise<{ votes: { reviewer: string; decision: Decision }[]; admission: AdmissionFacts | undefined }> {
-  const result = await tx.execute<{ votes: { reviewer: string; decision: Decision }[]; groups: unknown; accepted: boolean | null; found: boolean }>(sql`
-    SELECT COALESCE((SELECT json_agg(json_build_object('reviewer', v.reviewer, 'decision', v.decision))
+): Promise<{ votes: ReviewRow[]; admission: AdmissionFacts | undefined }> {
+  const result = await tx.execute<{ votes: RawReview[]; groups: unknown; accepted: boolean | null; found: boolean }>(sql`
+    SELECT COALESCE((SELECT json_agg(json_build_object('reviewer', v.reviewer, 'decision', v.decision, 'comment', v.comment, 'at', v.at) ORDER BY v.at)
                        FROM pii_request_reviews v WHERE v.request_id = ${requestId}), '[]') AS votes,
            a.last_groups AS groups,
            EXISTS (SELECT 1 FROM agreement_acceptances WHERE analyst_id = a.id AND version = ${agreementVersion}) AS accepted,
            a.id IS NOT NULL AS found
       FROM (SELECT 1) one LEFT JOIN pii_requests r ON r.id = ${requestId} LEFT JOIN analysts a ON a.id = r.analyst_id`);
   const row = result.rows[0]!;
-  return { votes: row.votes, admission: row.found ? { groups: row.groups, accepted: Boolean(row.accepted) } : undefined };
+  return { votes: row.votes.map(toReview), admission: row.found ? { groups: row.groups, accepted: Boolean(row.accepted) } : undefined };
 }
 
 export async function insertVote(tx: ControlTx, v: { requestId: number; reviewer: string; decision: Decision; comment: string | null; at: Date }): Promise<void> {
@@ -167,43 +170,26 @@ export async function insertVote(tx: ControlTx, v: { requestId: number; reviewer
 
 /**
  * The final approval's writes in one statement: the vote, the request approved, and one grant per
- * dataset of the request, its group role from `groupRoles`; a dataset missing there makes it write
- * nothing. A live grant of the same analyst and dataset fails it with 23505 (pii_grants_one_live).
- *
- * `onlyIfFinal` also writes nothing unless, as this statement sees the request, the vote is the
- * last approval needed: pending, its review window open for 2 ms more (so that the caller's
- * millisecond clock agrees), not the approver's own, no earlier vote of the approver. That lets the
- * write travel with the lock and the votes it depends on (one round trip); the caller still
- * decides on those, and rolls back a write it did not decide.
+ * dataset (ids in the order of `datasets`). A live grant of the same analyst and dataset fails it
+ * with 23505 (pii_grants_one_live), as insertGrants does.
  */
 export async function approveAndGrant(
   tx: ControlTx,
-  a: { requestId: number; approver: string; comment: string | null; at: Date; groupRoles: Map<string, string>; onlyIfFinal: boolean },
-): Promise<{ id: number; dataset: string }[]> {
+  a: { requestId: number; analystId: number; roleName: string; datasets: string[]; groupRoles: string[]; approver: string; comment: string | null; at: Date; expiresAt: Date },
+): Promise<number[]> {
   const at = a.at.toISOString();
-  const final = a.onlyIfFinal
-    ? sql`AND r.state = 'pending' AND r.review_deadline > ${at}::timestamptz + interval '2 milliseconds'
-          AND an.username <> ${a.approver}
-          AND NOT EXISTS (SELECT 1 FROM pii_request_reviews v WHERE v.request_id = r.id AND v.reviewer = ${a.approver})
-          AND (SELECT count(DISTINCT v.reviewer) FROM pii_request_reviews v WHERE v.request_id = r.id AND v.decision = 'approve') + 1 >= r.approvals_required`
-    : sql``;
   const result = await tx.execute<{ id: number | string; dataset: string }>(sql`
-    WITH req AS (
-           SELECT r.id, r.analyst_id, an.role_name, r.datasets, r.duration_seconds
-             FROM pii_requests r JOIN analysts an ON an.id = r.analyst_id
-            WHERE r.id = ${a.requestId} AND r.datasets <@ ${pgArray([...a.groupRoles.keys()])}::text[] ${final}),
-         vote AS (
+    WITH vote AS (
            INSERT INTO pii_request_reviews (request_id, reviewer, decision, comment, at)
-           SELECT id, ${a.approver}::text, 'approve', ${a.comment}::text, ${at}::timestamptz FROM req),
+           VALUES (${a.requestId}, ${a.approver}, 'approve', ${a.comment}, ${at}::timestamptz)),
          decided AS (
-           UPDATE pii_requests SET state = 'approved', decided_at = ${at}::timestamptz, decided_by = ${a.approver}::text, decision_comment = ${a.comment}::text
-             FROM req WHERE pii_requests.id = req.id)
+           UPDATE pii_requests SET state = 'approved', decided_at = ${at}::timestamptz, decided_by = ${a.approver}, decision_comment = ${a.comment}
+            WHERE id = ${a.requestId})
     INSERT INTO pii_grants (request_id, analyst_id, role_name, dataset, group_role, starts_at, expires_at)
-    SELECT req.id, req.analyst_id, req.role_name, d.dataset, g.group_role, ${at}::timestamptz, ${at}::timestamptz + req.duration_seconds * interval '1 second'
-      FROM req CROSS JOIN unnest(req.datasets) AS d(dataset)
-      JOIN unnest(${pgArray([...a.groupRoles.keys()])}::text[], ${pgArray([...a.groupRoles.values()])}::text[]) AS g(dataset, group_role) ON g.dataset = d.dataset
+    SELECT ${a.requestId}, ${a.analystId}, ${a.roleName}, d.dataset, d.group_role, ${at}::timestamptz, ${a.expiresAt.toISOString()}::timestamptz
+      FROM unnest(${pgArray(a.datasets)}::text[], ${pgArray(a.groupRoles)}::text[]) AS d(dataset, group_role)
     RETURNING id, dataset`);
-  return result.rows.map((r) => ({ id: Number(r.id), dataset: r.dataset }));
+  return a.datasets.map((d) => Number(result.rows.find((x) => x.dataset === d)!.id));
 }
 
 export async function grantExists(tx: ControlTx, grantId: number): Promise<boolean> {
@@ -315,6 +301,10 @@ export async function claimGrantsToWarn(
 /** A review as stored: the same fields the pages show. */
 export type ReviewRow = ReviewView;
 
+/** A review as json_build_object gives it. */
+type RawReview = { reviewer: string; decision: Decision; comment: string | null; at: string };
+const toReview = (v: RawReview): ReviewRow => ({ reviewer: v.reviewer, decision: v.decision, comment: v.comment, at: new Date(v.at) });
+
 /** A request as stored; the view adds the approval count and grants and names the analyst. */
 export type RequestRow = Omit<RequestView, 'analyst' | 'approvals' | 'reviews' | 'grants'> & { username: string; reviews: ReviewRow[] };
 
@@ -343,7 +333,7 @@ export async function requestRows(tx: ControlTx, filter: RequestFilter, limit: n
     decided_at: Date | string | null;
     decided_by: string | null;
     decision_comment: string | null;
-    reviews: { reviewer: string; decision: Decision; comment: string | null; at: string }[];
+    reviews: RawReview[];
   };
   const result = await tx.execute<Raw>(sql`
     SELECT r.*, a.username,
@@ -366,7 +356,7 @@ export async function requestRows(tx: ControlTx, filter: RequestFilter, limit: n
     decidedAt: r.decided_at ? new Date(r.decided_at) : null,
     decidedBy: r.decided_by,
     decisionComment: r.decision_comment,
-    reviews: r.reviews.map((v) => ({ reviewer: v.reviewer, decision: v.decision, comment: v.comment, at: new Date(v.at) })),
+    reviews: r.reviews.map(toReview),
   }));
 }
 

@@ -181,37 +181,23 @@ export class PiiRequestService {
   /** The decision in one transaction; an object rule's refusal is thrown as ReviewRefused. */
   private async decide(identity: Identity, requestId: number, decision: Decision, comment: string | null | undefined): Promise<DecisionResult> {
     const now = this.now();
-    type Outcome = { kind: 'done'; final: boolean } | { kind: 'expired' } | { kind: 'closed'; state: string };
+    type Outcome = { kind: 'done'; final: boolean; view?: RequestView } | { kind: 'expired' } | { kind: 'closed'; state: string };
     // Pipelined (src/db/pipelined-tx.ts): BEGIN with the role-change lock (an approval may be
-    // the one that grants), the request's lock, the votes read after it and, for an approval, the
-    // final approval's writes travel in one round trip; the answer's reads right behind COMMIT.
-    // Those writes happen only where the request, as they find it, makes this vote the final one
-    // (dal.approveAndGrant, onlyIfFinal); the decision below is still made on the lock's and the
-    // votes' answers, and a write it did not decide is never committed.
+    // the one that grants), the request's lock and the votes read after it travel in one round
+    // trip; the writes in another; the answer's reads right behind COMMIT (a final approval knows
+    // its answer without them).
     const answered = await inPipelinedTransaction(this.db, { afterBegin: decision === 'approve' ? takeRoleChangeLockShared : undefined }, async (tx): Promise<Outcome> => {
-      const locked = dal.lockRequest(tx, { id: requestId });
-      const read = dal.reviewFacts(tx, requestId, this.policy.agreement.version);
-      const early =
-        decision === 'approve'
-          ? dal.approveAndGrant(tx, { requestId, approver: identity.username, comment: comment ?? null, at: now, groupRoles: this.groupRoles(this.policy.pii_datasets.map((d) => d.name)), onlyIfFinal: true })
-          : Promise.resolve([]);
-      early.catch(() => {});
-      const [r, facts] = await Promise.all([locked, read]);
-      /** Before committing anything but the final approval. */
-      const nothingWritten = async () => {
-        if ((await early).length > 0) throw new Error(`request #${requestId}: the final approval's writes were made for a vote that is not the final one`);
-      };
+      const [r, facts] = await Promise.all([
+        dal.lockRequest(tx, { id: requestId }),
+        dal.reviewFacts(tx, requestId, this.policy.agreement.version),
+      ]);
       if (!r) throw new AppError('not_found', `No request #${requestId}.`);
       // Refused whatever the state: nobody decides their own request, even as an approver.
       const own = reviewBlock(identity.username, { id: r.id, requester: r.username, reviewers: [] });
       if (own) throw new ReviewRefused(own);
-      if (r.state !== 'pending') {
-        await nothingWritten();
-        return { kind: 'closed', state: r.state };
-      }
+      if (r.state !== 'pending') return { kind: 'closed', state: r.state };
       if (r.reviewDeadline.getTime() <= now.getTime()) {
         // The sweeper has not come by yet: the window is over all the same.
-        await nothingWritten();
         await this.close(tx, r, 'expired', 'system:gate', null);
         return { kind: 'expired' };
       }
@@ -225,10 +211,8 @@ export class PiiRequestService {
       const final = decision === 'approve' && approvals.size >= r.approvalsRequired;
       if (final) {
         this.requireStillAdmitted(r, admission);
-        await this.grant(tx, r, identity.username, comment ?? null, approvals.size, now, early);
-        return { kind: 'done', final: true };
+        return { kind: 'done', final: true, view: await this.grant(tx, r, votes, identity.username, comment ?? null, approvals.size, now) };
       }
-      await nothingWritten();
       await dal.insertVote(tx, { requestId: r.id, reviewer: identity.username, decision, comment: comment ?? null, at: now });
       if (decision === 'deny') {
         await this.close(tx, r, 'denied', identity.username, comment ?? null);
@@ -244,7 +228,7 @@ export class PiiRequestService {
         details: { purpose: r.purpose, approvals: approvals.size, required: r.approvalsRequired, final: false, ...(comment ? { comment } : {}) },
       });
       return { kind: 'done', final: false };
-    }, async (db, o) => ({ outcome: o, view: o.kind === 'done' ? (await this.views({ id: requestId }, 100, 'desc', db))[0]! : undefined }));
+    }, async (db, o) => ({ outcome: o, view: o.kind === 'done' ? (o.view ?? (await this.views({ id: requestId }, 100, 'desc', db))[0]!) : undefined }));
     const { outcome } = answered;
     if (outcome.kind === 'expired') throw new AppError('conflict', `Request #${requestId} expired: nobody decided it within the review window.`, { state: 'expired' });
     if (outcome.kind === 'closed') throw new AppError('conflict', `Request #${requestId} is already ${outcome.state}.`, { state: outcome.state });
@@ -311,28 +295,46 @@ export class PiiRequestService {
     }
   }
 
-  /** Group roles of `datasets` (src/provisioner/roles.ts). */
-  private groupRoles(datasets: string[]): Map<string, string> {
-    return new Map(datasets.map((d) => [d, datasetRole(this.rolePrefix, d)]));
-  }
-
-  /** `early`: the final approval's writes made with the request's lock (empty if they were not). */
-  private async grant(tx: ControlTx, r: LockedRequest, approver: string, comment: string | null, approvals: number, now: Date, early: Promise<{ id: number; dataset: string }[]>) {
+  /**
+   * `votes`: the earlier ones, read under the request's lock. Returns the request's view as this
+   * transaction leaves it.
+   */
+  private async grant(
+    tx: ControlTx,
+    r: LockedRequest,
+    votes: dal.ReviewRow[],
+    approver: string,
+    comment: string | null,
+    approvals: number,
+    now: Date,
+  ): Promise<RequestView> {
     const expiresAt = new Date(now.getTime() + r.durationSeconds * 1000);
     const groupRoles = r.datasets.map((d) => datasetRole(this.rolePrefix, d));
+    // The vote, the decision and the grants in one statement, the webhook notice behind it on the
+    // same round trip (the role-change lock was taken at BEGIN).
+    const written = dal.approveAndGrant(tx, {
+        requestId: r.id,
+        analystId: r.analystId,
+        roleName: r.roleName,
+        datasets: r.datasets,
+        groupRoles,
+        approver,
+        comment,
+        at: now,
+        expiresAt,
+      });
+    const noticed = notify(tx, {
+      event: 'request.decided',
+      requestId: r.id,
+      analyst: r.username,
+      datasets: r.datasets,
+      text: requestText({ requestId: r.id, analyst: r.username, datasets: r.datasets }, { event: 'request.decided', decision: 'approved', decidedBy: approver, comment }),
+      details: { state: 'approved', decidedBy: approver, expiresAt: expiresAt.toISOString() },
+    });
+    noticed.catch(() => {});
     let grantIds: number[];
     try {
-      let written = await early;
-      // Not written there although final here: a dataset no longer in the policy, or a review
-      // deadline within milliseconds. The decision was made under the lock; write it as made.
-      if (written.length === 0) {
-        written = await dal.approveAndGrant(tx, { requestId: r.id, approver, comment, at: now, groupRoles: this.groupRoles(r.datasets), onlyIfFinal: false });
-      }
-      grantIds = r.datasets.map((d) => {
-        const row = written.find((w) => w.dataset === d);
-        if (!row) throw new Error(`request #${r.id}: no grant written for ${d}`);
-        return row.id;
-      });
+      grantIds = await written;
     } catch (err) {
       if (pgCode(err) === '23505') throw new AppError('conflict', `${r.username} already has live access to one of ${r.datasets.join(', ')}.`);
       throw err;
@@ -346,16 +348,7 @@ export class PiiRequestService {
       await this.provisioner.grantDatasets(r.roleName, groupRoles);
     })();
     warehouse.catch(() => {});
-    // The webhook notice, the decision and one grant event per dataset, in one round trip.
-    const noticed = notify(tx, {
-      event: 'request.decided',
-      requestId: r.id,
-      analyst: r.username,
-      datasets: r.datasets,
-      text: requestText({ requestId: r.id, analyst: r.username, datasets: r.datasets }, { event: 'request.decided', decision: 'approved', decidedBy: approver, comment }),
-      details: { state: 'approved', decidedBy: approver, expiresAt: expiresAt.toISOString() },
-    });
-    noticed.catch(() => {});
+    // The decision and one grant event per dataset, in one round trip.
     const audited = appendAuditMany(tx, [
       {
         action: 'request.approved',
@@ -375,6 +368,14 @@ export class PiiRequestService {
       })),
     ]);
     await Promise.all([noticed, audited, warehouse]);
+    // The answer without reading it back: the request was locked and its votes read under the
+    // lock, and the rest is what this transaction wrote (as the view after COMMIT would show it).
+    const reviews = [...votes, { reviewer: approver, decision: 'approve' as const, comment, at: now }].sort((a, b) => a.at.getTime() - b.at.getTime());
+    const grants = grantIds
+      .map((id, i) => ({ id, requestId: r.id, username: r.username, dataset: r.datasets[i]!, startsAt: now, expiresAt, endedAt: null, endReason: null, endedBy: null }))
+      .sort((a, b) => a.id - b.id)
+      .map(toGrantView);
+    return toView({ ...r, state: 'approved', reviews, decidedAt: now, decidedBy: approver, decisionComment: comment }, grants);
   }
 
   private async views(filter: dal.RequestFilter, limit = 100, order: 'asc' | 'desc' = 'desc', db: ControlDb = this.db): Promise<RequestView[]> {
@@ -385,39 +386,46 @@ export class PiiRequestService {
     ]);
     const ids = rows.map((r) => r.id);
     const grants = known ?? (ids.length ? await this.grantViews({ requestIds: ids }, db) : []);
-    return rows.map((r) => ({
-      id: r.id,
-      analyst: r.username,
-      datasets: r.datasets,
-      purpose: r.purpose,
-      durationSeconds: r.durationSeconds,
-      state: r.state,
-      createdAt: r.createdAt,
-      reviewDeadline: r.reviewDeadline,
-      approvalsRequired: r.approvalsRequired,
-      approvals: new Set(r.reviews.filter((v) => v.decision === 'approve').map((v) => v.reviewer)).size,
-      reviews: r.reviews,
-      decidedAt: r.decidedAt,
-      decidedBy: r.decidedBy,
-      decisionComment: r.decisionComment,
-      grants: grants.filter((g) => g.requestId === r.id),
-    }));
+    return rows.map((r) => toView(r, grants.filter((g) => g.requestId === r.id)));
   }
 
   private async grantViews(filter: dal.GrantFilter, db: ControlDb = this.db): Promise<GrantView[]> {
-    const rows = await dal.grantRecords(db, filter);
-    return rows.map((g) => ({
-      id: g.id,
-      requestId: g.requestId,
-      analyst: g.username,
-      dataset: g.dataset,
-      startsAt: g.startsAt,
-      expiresAt: g.expiresAt,
-      endedAt: g.endedAt,
-      endReason: g.endReason,
-      endedBy: g.endedBy,
-      live: !g.endedAt,
-    }));
+    return (await dal.grantRecords(db, filter)).map(toGrantView);
   }
+}
+
+function toView(r: dal.RequestRow, grants: GrantView[]): RequestView {
+  return {
+    id: r.id,
+    analyst: r.username,
+    datasets: r.datasets,
+    purpose: r.purpose,
+    durationSeconds: r.durationSeconds,
+    state: r.state,
+    createdAt: r.createdAt,
+    reviewDeadline: r.reviewDeadline,
+    approvalsRequired: r.approvalsRequired,
+    approvals: new Set(r.reviews.filter((v) => v.decision === 'approve').map((v) => v.reviewer)).size,
+    reviews: r.reviews,
+    decidedAt: r.decidedAt,
+    decidedBy: r.decidedBy,
+    decisionComment: r.decisionComment,
+    grants,
+  };
+}
+
+function toGrantView(g: dal.GrantRecord): GrantView {
+  return {
+    id: g.id,
+    requestId: g.requestId,
+    analyst: g.username,
+    dataset: g.dataset,
+    startsAt: g.startsAt,
+    expiresAt: g.expiresAt,
+    endedAt: g.endedAt,
+    endReason: g.endReason,
+    endedBy: g.endedBy,
+    live: !g.endedAt,
+  };
 }
 
