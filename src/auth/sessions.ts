@@ -37,8 +37,8 @@ export const SESSION_READ_TIMEOUT_MS = 3_000;
  * The read every signed-in request makes: the live session of an id and kind (not ended, not
  * expired) and, in the same statement, its person's analyst record, acceptance of the agreement in
  * force and newest live credential lease. A raw prepared statement, not the query builder: it is
- * the one statement on the path of every request, and mapping its row through drizzle cost more
- * CPU than the rest of the read on the gate's side.
+ * the one statement on the path of every request, and drizzle's execute path (its tracing wrapper,
+ * per-column mapping) showed in the profile of `GET /api/me` (issue 14, P2).
  */
 const LIVE_SESSION: Omit<pg.QueryConfig, 'values'> = {
   name: 'gate_session_live',
