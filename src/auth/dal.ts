@@ -1,11 +1,13 @@
 // Data access of sign-in state: every statement on gate_sessions, token_signing_keys and
 // cli_logins, with typed rows. drizzle's builder where it can express the query; typed `sql`
 // templates where it cannot (INSERT ... SELECT from the parent session, an UPDATE whose RETURNING
-// reads the row before it, CASE arithmetic on the device-code counter). The rules (who may, for how
+// reads the row before it, CASE arithmetic on the device-code counter); one raw prepared statement
+// on the pool for the read every request makes (liveSession). The rules (who may, for how
 // long, what is audited) stay in sessions.ts, tokens.ts and cli-login.ts.
 import { and, count, desc, eq, gt, inArray, isNull, lt, ne, or, sql } from 'drizzle-orm';
+import type pg from 'pg';
 import type { ControlDb, ControlTx } from '../db/client.js';
-import { agreementAcceptances, analysts, cliLogins, credentials, gateSessions, tokenSigningKeys } from '../db/schema.js';
+import { cliLogins, gateSessions, tokenSigningKeys } from '../db/schema.js';
 
 // --- Sessions (browser and token) --------------------------------------------------------------
 
@@ -39,61 +41,66 @@ export interface LiveSessionRow extends SessionIdentityColumns {
 export type SessionKind = 'browser' | 'token';
 
 /**
- * The live session of an id and kind (not ended, not expired) and, in the same statement, its
- * person's analyst record, acceptance of `agreementVersion` and live credential lease: one
- * prepared statement answers everything an authenticated request re-checks, and `GET /api/me`.
+ * The read every signed-in request makes: the live session of an id and kind (not ended, not
+ * expired) and, in the same statement, its person's analyst record, acceptance of the agreement in
+ * force and newest live credential lease (credentials_analyst index). A raw prepared statement on
+ * the pool, not the query builder: it is the one statement on the path of every request, and
+ * drizzle's execute path (its tracing wrapper, per-column mapping) showed in the profile of
+ * `GET /api/me` (issue 14, P2).
  */
-export function prepareLiveSession(db: ControlDb, agreementVersion: string) {
-  // The newest lease neither revoked nor expired (credentials_analyst index), beside each row.
-  const liveLease = db
-    .select({ leaseId: credentials.id, leaseIssuedAt: credentials.issuedAt, leaseExpiresAt: credentials.expiresAt, leaseRole: credentials.roleName })
-    .from(credentials)
-    .where(and(eq(credentials.analystId, analysts.id), isNull(credentials.revokedAt), gt(credentials.expiresAt, sql`now()`)))
-    .orderBy(desc(credentials.issuedAt))
-    .limit(1)
-    .as('live_lease');
-  const query = db
-    .select({
-      id: gateSessions.id,
-      username: gateSessions.username,
-      subject: gateSessions.subject,
-      email: gateSessions.email,
-      name: gateSessions.name,
-      groups: gateSessions.groups,
-      refreshDue: sql<boolean>`${gateSessions.refreshDueAt} <= now()`,
-      analystId: analysts.id,
-      roleName: analysts.roleName,
-      acceptedAt: agreementAcceptances.acceptedAt,
-      leaseId: liveLease.leaseId,
-      leaseIssuedAt: liveLease.leaseIssuedAt,
-      leaseExpiresAt: liveLease.leaseExpiresAt,
-      leaseRole: liveLease.leaseRole,
-    })
-    .from(gateSessions)
-    .leftJoin(analysts, eq(analysts.username, gateSessions.username))
-    .leftJoin(agreementAcceptances, and(eq(agreementAcceptances.analystId, analysts.id), eq(agreementAcceptances.version, sql.placeholder('version'))))
-    .leftJoinLateral(liveLease, sql`true`)
-    .where(
-      and(
-        eq(gateSessions.id, sql.placeholder('id')),
-        eq(gateSessions.kind, sql.placeholder('kind')),
-        isNull(gateSessions.endedAt),
-        gt(gateSessions.expiresAt, sql`now()`),
-      ),
-    )
-    .prepare('gate_session_load_admission');
-  return async (id: string, kind: SessionKind): Promise<LiveSessionRow | undefined> => {
-    const [row] = await query.execute({ id, kind, version: agreementVersion });
-    if (!row) return undefined;
-    const { analystId, roleName, acceptedAt, leaseId, leaseIssuedAt, leaseExpiresAt, leaseRole, ...session } = row;
-    return {
-      ...session,
-      admission: {
-        analyst: analystId !== null && roleName !== null ? { id: analystId, username: session.username, roleName } : null,
-        acceptedAt,
-        liveLease: leaseId !== null && leaseIssuedAt && leaseExpiresAt && leaseRole !== null ? { id: leaseId, roleName: leaseRole, issuedAt: leaseIssuedAt, expiresAt: leaseExpiresAt } : null,
-      },
-    };
+const LIVE_SESSION: Omit<pg.QueryConfig, 'values'> = {
+  name: 'gate_session_live',
+  text: `SELECT s.id, s.username, s.subject, s.email, s.name, s.groups, s.refresh_due_at <= now() AS refresh_due,
+      a.id AS analyst_id, a.role_name, acc.accepted_at,
+      l.id AS lease_id, l.issued_at AS lease_issued_at, l.expires_at AS lease_expires_at, l.role_name AS lease_role
+    FROM gate_sessions s
+    LEFT JOIN analysts a ON a.username = s.username
+    LEFT JOIN agreement_acceptances acc ON acc.analyst_id = a.id AND acc.version = $3
+    LEFT JOIN LATERAL (
+      SELECT c.id, c.issued_at, c.expires_at, c.role_name FROM credentials c
+      WHERE c.analyst_id = a.id AND c.revoked_at IS NULL AND c.expires_at > now()
+      ORDER BY c.issued_at DESC LIMIT 1
+    ) l ON true
+    WHERE s.id = $1 AND s.kind = $2 AND s.ended_at IS NULL AND s.expires_at > now()`,
+};
+
+/** A row of LIVE_SESSION as node-postgres parses it (timestamptz as Date, jsonb parsed). */
+interface LiveSessionColumns {
+  id: string;
+  username: string;
+  subject: string;
+  email: string | null;
+  name: string | null;
+  groups: string[];
+  refresh_due: boolean;
+  analyst_id: number | null;
+  role_name: string | null;
+  accepted_at: Date | null;
+  lease_id: number | null;
+  lease_issued_at: Date | null;
+  lease_expires_at: Date | null;
+  lease_role: string | null;
+}
+
+/** Sends the live-session read; the caller bounds the wait (it is every request's first statement). */
+export async function liveSession(pool: pg.Pool, id: string, kind: SessionKind, agreementVersion: string): Promise<LiveSessionRow | undefined> {
+  const { rows } = await pool.query<LiveSessionColumns>({ ...LIVE_SESSION, values: [id, kind, agreementVersion] });
+  const row = rows[0];
+  if (!row) return undefined;
+  const analyst = row.analyst_id !== null && row.role_name !== null ? { id: row.analyst_id, username: row.username, roleName: row.role_name } : null;
+  const liveLease =
+    row.lease_id !== null && row.lease_issued_at && row.lease_expires_at && row.lease_role !== null
+      ? { id: row.lease_id, roleName: row.lease_role, issuedAt: row.lease_issued_at, expiresAt: row.lease_expires_at }
+      : null;
+  return {
+    id: row.id,
+    username: row.username,
+    subject: row.subject,
+    email: row.email,
+    name: row.name,
+    groups: row.groups,
+    refreshDue: row.refresh_due,
+    admission: { analyst, acceptedAt: row.accepted_at, liveLease },
   };
 }
 

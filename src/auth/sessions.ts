@@ -33,47 +33,6 @@ const PRUNE_BATCH = 1000;
 /** The longest a request waits for its session row (one indexed read that takes milliseconds). */
 export const SESSION_READ_TIMEOUT_MS = 3_000;
 
-/**
- * The read every signed-in request makes: the live session of an id and kind (not ended, not
- * expired) and, in the same statement, its person's analyst record, acceptance of the agreement in
- * force and newest live credential lease. A raw prepared statement, not the query builder: it is
- * the one statement on the path of every request, and drizzle's execute path (its tracing wrapper,
- * per-column mapping) showed in the profile of `GET /api/me` (issue 14, P2).
- */
-const LIVE_SESSION: Omit<pg.QueryConfig, 'values'> = {
-  name: 'gate_session_live',
-  text: `SELECT s.id, s.username, s.subject, s.email, s.name, s.groups, s.refresh_due_at <= now() AS refresh_due,
-      a.id AS analyst_id, a.role_name, acc.accepted_at,
-      l.id AS lease_id, l.issued_at AS lease_issued_at, l.expires_at AS lease_expires_at, l.role_name AS lease_role
-    FROM gate_sessions s
-    LEFT JOIN analysts a ON a.username = s.username
-    LEFT JOIN agreement_acceptances acc ON acc.analyst_id = a.id AND acc.version = $3
-    LEFT JOIN LATERAL (
-      SELECT c.id, c.issued_at, c.expires_at, c.role_name FROM credentials c
-      WHERE c.analyst_id = a.id AND c.revoked_at IS NULL AND c.expires_at > now()
-      ORDER BY c.issued_at DESC LIMIT 1
-    ) l ON true
-    WHERE s.id = $1 AND s.kind = $2 AND s.ended_at IS NULL AND s.expires_at > now()`,
-};
-
-/** A row of LIVE_SESSION as node-postgres parses it (timestamptz as Date, jsonb parsed). */
-interface LiveSessionColumns {
-  id: string;
-  username: string;
-  subject: string;
-  email: string | null;
-  name: string | null;
-  groups: string[];
-  refresh_due: boolean;
-  analyst_id: number | null;
-  role_name: string | null;
-  accepted_at: Date | null;
-  lease_id: number | null;
-  lease_issued_at: Date | null;
-  lease_expires_at: Date | null;
-  lease_role: string | null;
-}
-
 export type SessionEndReason = 'logout' | 'left_fdwg' | 'admin' | 'issuer_refused' | 'expired';
 
 const ENDED_BECAUSE: Record<SessionEndReason, string> = {
@@ -182,19 +141,14 @@ export class SessionStore {
   private async loadRow(id: string, kind: 'browser' | 'token'): Promise<LiveSession | null> {
     // Every signed-in request starts here: with the control database frozen it answers 503 within
     // seconds, not after the pool's query timeout (which also covers the gate's long statements).
-    const read = this.pool.query<LiveSessionColumns>({ ...LIVE_SESSION, values: [id, kind, this.agreementVersion] });
-    const { rows } = await within(read, SESSION_READ_TIMEOUT_MS, () => new AppError('db_unavailable', 'A database the gate needs is not answering. Try again in a minute.'));
-    const row = rows[0];
+    const read = dal.liveSession(this.pool, id, kind, this.agreementVersion);
+    const row = await within(read, SESSION_READ_TIMEOUT_MS, () => new AppError('db_unavailable', 'A database the gate needs is not answering. Try again in a minute.'));
     if (!row) return null;
-    const analyst = row.analyst_id !== null && row.role_name !== null ? { id: row.analyst_id, username: row.username, roleName: row.role_name } : null;
-    const lease =
-      row.lease_id !== null && row.lease_issued_at && row.lease_expires_at && row.lease_role !== null
-        ? { id: row.lease_id, roleName: row.lease_role, issuedAt: row.lease_issued_at, expiresAt: row.lease_expires_at }
-        : null;
+    const { admission, refreshDue } = row;
     return {
       id: row.id,
-      refreshDue: row.refresh_due,
-      admission: { analyst, acceptedAt: row.accepted_at, liveLease: lease },
+      refreshDue,
+      admission,
       identity: { sub: row.subject, username: row.username, email: row.email, name: row.name, groups: row.groups },
     };
   }
