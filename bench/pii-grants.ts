@@ -113,13 +113,6 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
   // -- 1. Approval to first PII query ---------------------------------------------------------------
   let alice: pg.Client | undefined;
   let lastRequest = 0;
-  const connectAlice = async () => {
-    const c = analystClient(gate, cred.role, cred.password);
-    c.on('error', () => {});
-    await c.connect();
-    await c.query('SELECT 1');
-    return c;
-  };
   const floorRole = `bench_floor_${randomBytes(4).toString('hex')}`;
   const floorPassword = randomBytes(18).toString('base64url');
   await su.query(`CREATE ROLE ${su.escapeIdentifier(floorRole)} LOGIN PASSWORD '${floorPassword}'`);
@@ -128,6 +121,27 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
   await floorSession.connect();
   cleanup.add('floor session', () => floorSession.end());
   const readPii = (c: pg.Client) => c.query('SELECT username FROM pii.users LIMIT 1');
+  /**
+   * A session as alice holds one before an approval, for her and for the like-for-like floor:
+   * connected just now, SELECT 1, one PII read refused (42501); with --warm-session also one
+   * pseudonymized read.
+   */
+  const connectRefused = async (role: string, password: string) => {
+    const c = analystClient(gate, role, password);
+    c.on('error', () => {});
+    await c.connect();
+    await c.query('SELECT 1');
+    await readPii(c).then(
+      () => {
+        throw new Error(`${role} read PII before any grant`);
+      },
+      (err: { code?: string }) => {
+        if (err.code !== '42501') throw err;
+      },
+    );
+    if (args.warmSession) await c.query('SELECT * FROM pseudonymized.users LIMIT 1');
+    return c;
+  };
 
   /** One approval's timeline: HTTP sent, answer parsed, first read answered, the gate's statements. */
   type Marks = { sent: number; answered: number; read: number; again: number; stmts: Stmt[] };
@@ -159,16 +173,7 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
         prepare: async () => {
           if (lastRequest) await call('alice', 'POST', `/requests/${lastRequest}/relinquish`);
           await alice?.end().catch(() => {});
-          alice = await connectAlice();
-          await readPii(alice).then(
-            () => {
-              throw new Error('alice read PII before any approval');
-            },
-            (err: { code?: string }) => {
-              if (err.code !== '42501') throw err;
-            },
-          );
-          if (args.warmSession) await alice.query('SELECT * FROM pseudonymized.users LIMIT 1');
+          alice = await connectRefused(cred.role, cred.password);
           lastRequest = (await call('alice', 'POST', '/requests', { datasets: ['maintainer_identities'], purpose: PURPOSE, durationSeconds: 3600 })).id;
           marks = undefined;
           trace.active = [];
@@ -216,22 +221,7 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
         // Like for like: a session prepared as alice's is (connected just before, SELECT 1, one
         // refused PII read), so both first reads pay what a just-opened session pays.
         name: FRESH_FLOOR,
-        prepare: async () => {
-          const c = analystClient(gate, floorRole, floorPassword);
-          c.on('error', () => {});
-          await c.connect();
-          await c.query('SELECT 1');
-          await readPii(c).then(
-            () => {
-              throw new Error('the floor role read PII before its GRANT');
-            },
-            (err: { code?: string }) => {
-              if (err.code !== '42501') throw err;
-            },
-          );
-          if (args.warmSession) await c.query('SELECT * FROM pseudonymized.users LIMIT 1');
-          return c;
-        },
+        prepare: () => connectRefused(floorRole, floorPassword),
         run: async (c) => {
           await su.query(`GRANT ${su.escapeIdentifier(group)} TO ${su.escapeIdentifier(floorRole)} WITH INHERIT TRUE, SET FALSE`);
           return { c: c as pg.Client, rows: (await readPii(c as pg.Client)).rows.length };
