@@ -95,11 +95,14 @@ export class CredentialService {
       const { facts, leaseId } = await dal.admissionAndLeaseId(tx, identity.username, this.gate.agreementVersion);
       const analyst = this.gate.admittedIn(this.gate.statusFrom(identity, facts), 'credentials.issue');
       await this.provisioner.ensureAnalystRole(analyst.roleName);
+      const { verifier } = await fresh;
       // The warehouse change runs beside the control writes and is awaited before COMMIT: if it
       // fails, the transaction rolls back and no lease or event exists; if the commit fails after
       // it, a LOGIN role without a live lease is left, whose password nobody ever saw (the
       // reconciler closes it). This keeps the password's path as short as the ALTER ROLE itself.
-      const warehouse = fresh.then(({ verifier }) => this.provisioner.issue(analyst.roleName, { verifier, validUntil: expiresAt }));
+      // It is sent first: building the control writes below costs CPU it need not wait for.
+      const warehouse = this.provisioner.issue(analyst.roleName, { verifier, validUntil: expiresAt });
+      warehouse.catch(() => {});
       // Supersede the previous lease, record the new one and append its event: one round trip.
       const recorded = Promise.all([
         dal.supersedeAndRecord(tx, { id: leaseId, analystId: analyst.id, roleName: analyst.roleName, issuedAt, expiresAt }),
