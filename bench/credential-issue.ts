@@ -49,6 +49,8 @@ import {
   rerunCommand,
   type Stmt,
   StatementTrace,
+  type TracedRequest,
+  requestTimeline,
 } from './lib.js';
 
 // Issue 14: within 2x the floor (it was 3x before).
@@ -158,7 +160,7 @@ async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
   }
   let verified = 0;
   let lastIssued: Issued | undefined;
-  const gateStatements: Stmt[][] = [];
+  const issues: TracedRequest[] = [];
   const scramMs: number[] = [];
   let lastFloorPassword = '';
 
@@ -187,9 +189,10 @@ async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
         trace.active = [];
       },
       run: async () => {
+        const sent = performance.now();
         const res = await postJson('/api/credentials', {});
         const body = (await res.json()) as { role?: string; password?: string; error?: unknown };
-        return { status: res.status, body };
+        return { status: res.status, body, sent, answered: performance.now() };
       },
       check: async (out, iteration) => {
         const stmts = trace.active ?? [];
@@ -197,12 +200,12 @@ async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
         // The password supply refills after each issue (src/credentials/password-supply.ts); its
         // PBKDF2 must not land on the next case, a floor among them.
         await gate.services.credentials.passwords.idle();
-        const { status, body } = out as { status: number; body: { role?: string; password?: string; error?: unknown } };
+        const { status, body, sent, answered } = out as { status: number; body: { role?: string; password?: string; error?: unknown }; sent: number; answered: number };
         if (status !== 201 || !body.password || !body.role) {
           throw new Error(`POST /api/credentials: ${status} ${JSON.stringify(body.error ?? body).slice(0, 300)}`);
         }
         lastIssued = { role: body.role, password: body.password };
-        if (iteration >= 0) gateStatements.push(stmts);
+        if (iteration >= 0) issues.push({ sent, answered, stmts });
         if (iteration === -1 || (iteration >= 0 && iteration % verifyEvery === 0)) {
           await usable(body.role, body.password);
           verified++;
@@ -311,46 +314,36 @@ async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
   say(`min(gate) / min(floor, plaintext)       = ${(g.min / f.min).toFixed(2)}x   (noise-free reference)`);
 
   // -- Breakdown (statements the gate sent per issue, from the wrapped pool clients) ---------------
+  const gateStatements = issues.map((r) => r.stmts);
   const perIssue = (pick: (s: Stmt) => boolean) => summarize(gateStatements.map((list) => list.filter(pick).reduce((a, s) => a + s.ms, 0)));
   const countOf = (pool: Stmt['pool']) => summarize(gateStatements.map((list) => list.filter((s) => s.pool === pool).length));
-  const dbAll = perIssue(() => true);
   const dbControl = perIssue((s) => s.pool === 'control');
   const dbWarehouse = perIssue((s) => s.pool === 'warehouse');
   const scram = summarize(scramMs);
   const healthzOverhead = stats[HEALTHZ]!.median - stats[SELECT1]!.median;
-  // Statement shapes of one issue, with median time per position.
-  const shapes = (gateStatements[0] ?? []).map((s, i) => {
-    const sql = label(s.sql);
-    const times = gateStatements
-      .map((list) => list[i])
-      .filter((x): x is Stmt => x !== undefined && x.pool === s.pool && label(x.sql) === sql)
-      .map((x) => x.ms);
-    return { pool: s.pool, sql, medianMs: summarize(times).median, n: times.length };
-  });
+  const timeline = requestTimeline(issues, label);
   say();
-  say('Breakdown of one issue (statement times as seen by the gate\'s pg clients; some overlap):');
+  say(`Where one issue's time goes (medians over ${issues.length}; offsets from the HTTP send; pipelined statements overlap):`);
   say(
     formatTable(
       ['part', 'median ms', 'note'],
       [
-        ['gate total (HTTP POST to JSON)', fmtMs(g.median), ''],
-        [
-          'DB statements, sum',
-          fmtMs(dbAll.median),
-          `${countOf('control').median} control + ${countOf('warehouse').median} warehouse statements`,
-        ],
-        ['  control database', fmtMs(dbControl.median), ''],
-        ['  warehouse (provisioner)', fmtMs(dbWarehouse.median), ''],
+        ['gate total (HTTP POST to parsed JSON)', fmtMs(g.median), 'the figure'],
+        ['  send -> first statement', fmtMs(timeline.toFirst), 'client fetch, HTTP in, routing, cookie (the session read is the first statement)'],
+        ['  first statement -> last answer', fmtMs(timeline.dbSpan), `${countOf('control').median} control + ${countOf('warehouse').median} warehouse statements; x${(timeline.dbSpan / fv.median).toFixed(2)} the verifier floor`],
+        ['    of which no statement outstanding', fmtMs(timeline.dbIdle), 'gate CPU between round trips (guard, body, zod, pool)'],
+        ['  last answer -> parsed JSON', fmtMs(timeline.fromLast), 'serialise, HTTP out, client parse'],
+        ['control statements, summed', fmtMs(dbControl.median), 'some overlap each other and the ALTER'],
+        ['warehouse ALTER (+ password record)', fmtMs(dbWarehouse.median), `floor ALTER alone: ${fmtMs(fv.median)}`],
         ['SCRAM verifier in JS (PBKDF2 4096)', fmtMs(scram.median), 'made ahead of the issue (PasswordSupply), off its path'],
         ['Node CPU per issue (all threads)', fmtMs(cpuStats[GATE]!.median), 'gate + this bench client'],
-        ['HTTP + app overhead (healthz - SELECT 1)', fmtMs(healthzOverhead), 'no session, no body'],
-        ['rest (HTTP, session JWT, zod, JSON, event loop)', fmtMs(g.median - dbAll.median), 'gate total - DB sum'],
+        ['context: GET /healthz - SELECT 1', fmtMs(healthzOverhead), 'HTTP + app, no session, no body'],
       ],
     ),
   );
   say();
-  say('Statements per issue, in order:');
-  say(formatTable(['#', 'pool', 'median ms', 'statement'], shapes.map((s, i) => [String(i + 1), s.pool, fmtMs(s.medianMs, 3), s.sql])));
+  say('Statements per issue, in start order (ms from the HTTP send):');
+  say(formatTable(['#', 'pool', 'start', 'ms', 'end', 'statement'], timeline.statements.map((x, i) => [String(i + 1), x.pool, fmtMs(x.start), fmtMs(x.ms), fmtMs(x.end), x.sql])));
 
   const round = (xs: number[]) => xs.map((x) => Math.round(x * 1000) / 1000);
   // For `npm run bench:all` (bench/lib.ts Figure): the floor is the ALTER ROLE with a SCRAM
@@ -391,13 +384,12 @@ async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
     loadavgAfter: os.loadavg(),
     verifiedPasswords: verified,
     breakdown: {
-      dbStatementsSum: dbAll,
+      timeline,
       dbControl,
       dbWarehouse,
       statementsPerIssue: { control: countOf('control').median, warehouse: countOf('warehouse').median },
       scramVerifierJs: scram,
       httpOverheadHealthzMinusSelect1: healthzOverhead,
-      statements: shapes,
     },
     samples: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, round(v)])),
   });

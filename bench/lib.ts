@@ -213,6 +213,55 @@ export class StatementTrace {
   }
 }
 
+/** One timed HTTP request of a bench: when it was sent, when its answer was parsed, the gate's statements meanwhile. */
+export interface TracedRequest {
+  sent: number;
+  answered: number;
+  stmts: Stmt[];
+}
+
+/**
+ * Medians of a request's timeline: HTTP in (send to first statement), the database span (first
+ * statement to last answer, and how much of it had no statement outstanding: gate CPU between
+ * round trips), HTTP out (last answer to parsed JSON), and each statement's offsets from the send.
+ * Statements are matched across requests by position in start order and by `label` (which must
+ * drop per-run values and anything secret); a request whose shape differs still counts in the totals.
+ */
+export function requestTimeline(runs: TracedRequest[], label: (sql: string) => string) {
+  const med = (xs: number[]) => summarize(xs).median;
+  const withStmts = runs.filter((r) => r.stmts.length > 0).map((r) => ({ ...r, stmts: [...r.stmts].sort((a, b) => a.start - b.start) }));
+  const idle = (r: TracedRequest) => {
+    let busyUntil = r.stmts[0]!.start;
+    let gap = 0;
+    for (const x of r.stmts) {
+      if (x.start > busyUntil) gap += x.start - busyUntil;
+      busyUntil = Math.max(busyUntil, x.end);
+    }
+    return gap;
+  };
+  const lastEnd = (r: TracedRequest) => Math.max(...r.stmts.map((x) => x.end));
+  const shape = withStmts[0]?.stmts ?? [];
+  return {
+    http: med(runs.map((r) => r.answered - r.sent)),
+    toFirst: med(withStmts.map((r) => r.stmts[0]!.start - r.sent)),
+    dbSpan: med(withStmts.map((r) => lastEnd(r) - r.stmts[0]!.start)),
+    dbIdle: med(withStmts.map(idle)),
+    fromLast: med(withStmts.map((r) => r.answered - lastEnd(r))),
+    count: med(runs.map((r) => r.stmts.length)),
+    statements: shape.map((s, i) => {
+      const same = withStmts.map((r) => ({ r, x: r.stmts[i] })).filter(({ x }) => x && x.pool === s.pool && label(x.sql) === label(s.sql));
+      return {
+        pool: s.pool,
+        sql: label(s.sql),
+        start: med(same.map(({ r, x }) => x!.start - r.sent)),
+        ms: med(same.map(({ x }) => x!.ms)),
+        end: med(same.map(({ r, x }) => x!.end - r.sent)),
+        n: same.length,
+      };
+    }),
+  };
+}
+
 // ------------------------------------------------------------------------------------------------
 // Output
 

@@ -41,6 +41,7 @@ import {
   type Figure,
   type Stmt,
   StatementTrace,
+  requestTimeline,
   environment,
   figure,
   fmtMs,
@@ -252,7 +253,12 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
   const gateS = summarize(timing.samples.gate!);
   const floorS = summarize(timing.samples.floor!);
   const freshFloorS = summarize(timing.samples[FRESH_FLOOR]!);
-  const breakdown = approvalBreakdown(approvals, gate.prefix);
+  const med = (xs: number[]) => summarize(xs).median;
+  const breakdown = {
+    ...requestTimeline(approvals, (sql) => label(sql, gate.prefix)),
+    read: med(approvals.map((r) => r.read - r.answered)),
+    again: med(approvals.map((r) => r.again)),
+  };
   const context = Object.fromEntries([LIVE_FETCH, LIVE_NODE, SELECT1].map((k) => [k, summarize(timing.samples[k]!).median]));
   say('');
   say(`Where one approval's time goes (medians over ${approvals.length}; offsets from the HTTP send; pipelined statements overlap):`);
@@ -460,48 +466,6 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
 /** A statement's shape without its values' noise: the per-run role prefix, long lists. */
 function label(sql: string, prefix: string): string {
   return sql.split(prefix).join('<prefix>').slice(0, 110);
-}
-
-/**
- * Medians of one approval's timeline. Statements are matched across iterations by position in
- * start order and shape; an iteration whose shape differs (e.g. a first-time statement) still
- * counts in the totals.
- */
-function approvalBreakdown(runs: { sent: number; answered: number; read: number; again: number; stmts: Stmt[] }[], prefix: string) {
-  const med = (xs: number[]) => summarize(xs).median;
-  const withStmts = runs.filter((r) => r.stmts.length > 0);
-  const idle = (r: (typeof runs)[number]) => {
-    let busyUntil = r.stmts[0]!.start;
-    let gap = 0;
-    for (const x of r.stmts) {
-      if (x.start > busyUntil) gap += x.start - busyUntil;
-      busyUntil = Math.max(busyUntil, x.end);
-    }
-    return gap;
-  };
-  const lastEnd = (r: (typeof runs)[number]) => Math.max(...r.stmts.map((x) => x.end));
-  const shape = withStmts[0]?.stmts ?? [];
-  return {
-    http: med(runs.map((r) => r.answered - r.sent)),
-    read: med(runs.map((r) => r.read - r.answered)),
-    again: med(runs.map((r) => r.again)),
-    toFirst: med(withStmts.map((r) => r.stmts[0]!.start - r.sent)),
-    dbSpan: med(withStmts.map((r) => lastEnd(r) - r.stmts[0]!.start)),
-    dbIdle: med(withStmts.map(idle)),
-    fromLast: med(withStmts.map((r) => r.answered - lastEnd(r))),
-    count: med(runs.map((r) => r.stmts.length)),
-    statements: shape.map((s, i) => {
-      const same = withStmts.map((r) => ({ r, x: r.stmts[i] })).filter(({ x }) => x && x.pool === s.pool && label(x.sql, prefix) === label(s.sql, prefix));
-      return {
-        pool: s.pool,
-        sql: label(s.sql, prefix),
-        start: med(same.map(({ r, x }) => x!.start - r.sent)),
-        ms: med(same.map(({ x }) => x!.ms)),
-        end: med(same.map(({ r, x }) => x!.end - r.sent)),
-        n: same.length,
-      };
-    }),
-  };
 }
 
 runBench(defaults, run);
