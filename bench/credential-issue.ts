@@ -51,6 +51,8 @@ import {
   StatementTrace,
   type TracedRequest,
   requestTimeline,
+  timelineRows,
+  timelineStatements,
 } from './lib.js';
 
 // Issue 14: within 2x the floor (it was 3x before).
@@ -329,10 +331,7 @@ async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
       ['part', 'median ms', 'note'],
       [
         ['gate total (HTTP POST to parsed JSON)', fmtMs(g.median), 'the figure'],
-        ['  send -> first statement', fmtMs(timeline.toFirst), 'client fetch, HTTP in, routing, cookie (the session read is the first statement)'],
-        ['  first statement -> last answer', fmtMs(timeline.dbSpan), `${countOf('control').median} control + ${countOf('warehouse').median} warehouse statements; x${(timeline.dbSpan / fv.median).toFixed(2)} the verifier floor`],
-        ['    of which no statement outstanding', fmtMs(timeline.dbIdle), 'gate CPU between round trips (guard, body, zod, pool)'],
-        ['  last answer -> parsed JSON', fmtMs(timeline.fromLast), 'serialise, HTTP out, client parse'],
+        ...timelineRows(timeline, 2, `${countOf('control').median} control + ${countOf('warehouse').median} warehouse statements; x${(timeline.dbSpan / fv.median).toFixed(2)} the verifier floor`),
         ['control statements, summed', fmtMs(dbControl.median), 'some overlap each other and the ALTER'],
         ['warehouse ALTER (+ password record)', fmtMs(dbWarehouse.median), `floor ALTER alone: ${fmtMs(fv.median)}`],
         ['SCRAM verifier in JS (PBKDF2 4096)', fmtMs(scram.median), 'made ahead of the issue (PasswordSupply), off its path'],
@@ -343,7 +342,7 @@ async function run(cleanup: Cleanup, startedAt: Date): Promise<number> {
   );
   say();
   say('Statements per issue, in start order (ms from the HTTP send):');
-  say(formatTable(['#', 'pool', 'start', 'ms', 'end', 'statement'], timeline.statements.map((x, i) => [String(i + 1), x.pool, fmtMs(x.start), fmtMs(x.ms), fmtMs(x.end), x.sql])));
+  say(timelineStatements(timeline));
 
   const round = (xs: number[]) => xs.map((x) => Math.round(x * 1000) / 1000);
   // For `npm run bench:all` (bench/lib.ts Figure): the floor is the ALTER ROLE with a SCRAM

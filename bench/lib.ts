@@ -262,6 +262,22 @@ export function requestTimeline(runs: TracedRequest[], label: (sql: string) => s
   };
 }
 
+/** The rows of a requestTimeline for a part/median/note table, indented by `indent` spaces. */
+export function timelineRows(t: ReturnType<typeof requestTimeline>, indent: number, statements: string): string[][] {
+  const pad = ' '.repeat(indent);
+  return [
+    [`${pad}send -> first statement`, fmtMs(t.toFirst), 'client fetch, HTTP in, routing, cookie (the session read is the first statement)'],
+    [`${pad}first statement -> last answer`, fmtMs(t.dbSpan), statements],
+    [`${pad}  of which no statement outstanding`, fmtMs(t.dbIdle), 'gate CPU between round trips (guard, body, zod, pool)'],
+    [`${pad}last answer -> parsed JSON`, fmtMs(t.fromLast), 'serialise, HTTP out, client parse'],
+  ];
+}
+
+/** A requestTimeline's statements in start order, with offsets from the HTTP send. */
+export function timelineStatements(t: ReturnType<typeof requestTimeline>): string {
+  return formatTable(['#', 'pool', 'start', 'ms', 'end', 'statement'], t.statements.map((x, i) => [String(i + 1), x.pool, fmtMs(x.start), fmtMs(x.ms), fmtMs(x.end), x.sql]));
+}
+
 // ------------------------------------------------------------------------------------------------
 // Output
 

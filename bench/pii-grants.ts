@@ -42,6 +42,8 @@ import {
   type Stmt,
   StatementTrace,
   requestTimeline,
+  timelineRows,
+  timelineStatements,
   environment,
   figure,
   fmtMs,
@@ -268,10 +270,7 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
       [
         ['approval -> first PII read', fmtMs(gateS.median), 'the figure'],
         ['  HTTP POST .../reviews, send to parsed JSON', fmtMs(breakdown.http), ''],
-        ['    send -> first statement', fmtMs(breakdown.toFirst), 'HTTP in, routing, cookie (session read is a statement)'],
-        ['    first statement -> last answer', fmtMs(breakdown.dbSpan), `${breakdown.count} statements`],
-        ['      of which no statement outstanding', fmtMs(breakdown.dbIdle), 'gate CPU between round trips'],
-        ['    last answer -> parsed JSON', fmtMs(breakdown.fromLast), 'serialise, HTTP out, client parse'],
+        ...timelineRows(breakdown, 4, `${breakdown.count} statements`),
         ['  first read on alice\'s live session', fmtMs(breakdown.read), `floor: GRANT + SELECT ${fmtMs(freshFloorS.median)} (session as alice's), ${fmtMs(floorS.median)} (long-used)`],
         ['  (the same read again, untimed)', fmtMs(breakdown.again), 'alice connected just before; the floor\'s session is old'],
         ['Node CPU during the approval case', fmtMs(summarize(timing.cpu.gate!).median), 'gate + bench client, all threads; PostgreSQL not included'],
@@ -281,7 +280,7 @@ async function run(args: typeof defaults, cleanup: Cleanup): Promise<number> {
     ),
   );
   say('');
-  say(formatTable(['#', 'pool', 'start', 'ms', 'end', 'statement'], breakdown.statements.map((x, i) => [String(i + 1), x.pool, fmtMs(x.start), fmtMs(x.ms), fmtMs(x.end), x.sql])));
+  say(timelineStatements(breakdown));
 
   // -- 2. Sweeper, and its floor ------------------------------------------------------------------------
   const total = Math.trunc(args.grants);

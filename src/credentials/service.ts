@@ -1,4 +1,5 @@
 // Short-lived password credentials for an analyst's own PostgreSQL role.
+import type pg from 'pg';
 import { inRoleChangeTransaction } from '../db/role-change-lock.js';
 import { appendAudit } from '../audit/log.js';
 import type { Identity } from '../auth/identity.js';
@@ -87,6 +88,31 @@ export class CredentialService {
   private async issueWith(identity: Identity, fresh: Promise<FreshPassword>, ttlSeconds: number, requestedTtl: number | undefined): Promise<IssuedCredential> {
     const issuedAt = this.now();
     const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000);
+    // Checked out while the lock and the admission check travel (Provisioner.reserve).
+    const reserved = this.provisioner.reserve();
+    reserved.catch(() => {});
+    let broken: Error | undefined;
+    try {
+      return await this.issueOn(reserved, identity, fresh, issuedAt, expiresAt, ttlSeconds, requestedTtl);
+    } catch (err) {
+      // A refusal or an SQL error leaves the connection fine; anything else (it broke mid-way, a
+      // timeout) and it serves nobody else.
+      if (!(err instanceof AppError) && !/^[0-9A-Z]{5}$/.test((err as { code?: string } | undefined)?.code ?? '')) broken = err as Error;
+      throw err;
+    } finally {
+      await reserved.then((c) => c.release(broken), () => {});
+    }
+  }
+
+  private async issueOn(
+    reserved: Promise<pg.PoolClient>,
+    identity: Identity,
+    fresh: Promise<FreshPassword>,
+    issuedAt: Date,
+    expiresAt: Date,
+    ttlSeconds: number,
+    requestedTtl: number | undefined,
+  ): Promise<IssuedCredential> {
     // The transaction's first statement takes the role-change lock; the statements below are
     // pipelined behind it (see role-change-lock.ts): the warehouse change waits for the lock.
     const { id, analyst } = await inRoleChangeTransaction(this.db, async (tx) => {
@@ -95,13 +121,13 @@ export class CredentialService {
       const { facts, leaseId } = await dal.admissionAndLeaseId(tx, identity.username, this.gate.agreementVersion);
       const analyst = this.gate.admittedIn(this.gate.statusFrom(identity, facts), 'credentials.issue');
       await this.provisioner.ensureAnalystRole(analyst.roleName);
-      const { verifier } = await fresh;
+      const [{ verifier }, on] = await Promise.all([fresh, reserved]);
       // The warehouse change runs beside the control writes and is awaited before COMMIT: if it
       // fails, the transaction rolls back and no lease or event exists; if the commit fails after
       // it, a LOGIN role without a live lease is left, whose password nobody ever saw (the
       // reconciler closes it). This keeps the password's path as short as the ALTER ROLE itself.
       // It is sent first: building the control writes below costs CPU it need not wait for.
-      const warehouse = this.provisioner.issue(analyst.roleName, { verifier, validUntil: expiresAt });
+      const warehouse = this.provisioner.issue(analyst.roleName, { verifier, validUntil: expiresAt }, on);
       warehouse.catch(() => {});
       // Supersede the previous lease, record the new one and append its event: one round trip.
       const recorded = Promise.all([

@@ -94,21 +94,33 @@ export class Provisioner {
     }
   }
 
-  /** Sets a new password (as a verifier: the plaintext never reaches the server) and opens LOGIN. */
-  async issue(role: string, { verifier, validUntil }: IssueOptions): Promise<void> {
+  /**
+   * A warehouse connection checked out ahead of need. A pool checkout answers a tick later, after
+   * whatever else the caller does in between; a credential issue checks one out when it starts,
+   * so its ALTER ROLE goes out the moment the admission check allows it. Release it after.
+   */
+  reserve(): Promise<pg.PoolClient> {
+    return this.pool.connect();
+  }
+
+  /**
+   * Sets a new password (as a verifier: the plaintext never reaches the server) and opens LOGIN;
+   * on `on` (a reserved connection) when given.
+   */
+  async issue(role: string, { verifier, validUntil }: IssueOptions, on?: pg.PoolClient): Promise<void> {
     if (!VERIFIER.test(verifier)) throw new Error('refusing to send something that is not a SCRAM verifier');
     try {
-      await this.alterForIssue(role, verifier, validUntil);
+      await this.alterForIssue(role, verifier, validUntil, on ?? this.pool);
     } catch (err) {
       // Someone dropped the role behind our back: set it up again, once.
       if (!isRoleGone(err)) throw err;
       this.ready.delete(role);
       await this.ensureAnalystRole(role);
-      await this.alterForIssue(role, verifier, validUntil);
+      await this.alterForIssue(role, verifier, validUntil, on ?? this.pool);
     }
   }
 
-  private async alterForIssue(role: string, verifier: string, validUntil: Date): Promise<void> {
+  private async alterForIssue(role: string, verifier: string, validUntil: Date, via: pg.Pool | pg.PoolClient): Promise<void> {
     const alter = `ALTER ROLE ${qi(role)} WITH LOGIN PASSWORD ${quoteLiteral(verifier)} VALID UNTIL ${quoteLiteral(
       validUntil.toISOString(),
     )} CONNECTION LIMIT ${Math.trunc(this.credentialsPolicy.connection_limit)}`;
@@ -117,7 +129,7 @@ export class Provisioner {
         // Two statements in one simple query run as one transaction, in one round trip: the
         // password and the record the reconciler later compares it with commit together, so a
         // password the analyst sets herself is caught even before the next reconcile.
-        await this.pool.query(`${alter}; ${recordPasswordSql(this.prefix, role)}`);
+        await via.query(`${alter}; ${recordPasswordSql(this.prefix, role)}`);
         return;
       } catch (err) {
         // A bootstrap from before the check (no function, schema or EXECUTE): the reconciler
@@ -126,7 +138,7 @@ export class Provisioner {
         this.recordsPasswords = false;
       }
     }
-    await this.pool.query(alter);
+    await via.query(alter);
   }
 
   /**
