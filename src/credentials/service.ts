@@ -120,8 +120,8 @@ export class CredentialService {
       // lock; the lease id is drawn in the same statement (the audit event's hash covers it).
       const { facts, leaseId } = await dal.admissionAndLeaseId(tx, identity.username, this.gate.agreementVersion);
       const analyst = this.gate.admittedIn(this.gate.statusFrom(identity, facts), 'credentials.issue');
-      await this.provisioner.ensureAnalystRole(analyst.roleName);
       const [{ verifier }, on] = await Promise.all([fresh, reserved]);
+      await this.provisioner.ensureAnalystRole(analyst.roleName, on);
       // The warehouse change runs beside the control writes and is awaited before COMMIT: if it
       // fails, the transaction rolls back and no lease or event exists; if the commit fails after
       // it, a LOGIN role without a live lease is left, whose password nobody ever saw (the

@@ -52,9 +52,9 @@ export class Provisioner {
     this.roles = managedRoles(prefix);
   }
 
-  async serverVersionNum(): Promise<number> {
+  async serverVersionNum(via: pg.Pool | pg.PoolClient = this.pool): Promise<number> {
     if (this.versionNum === undefined) {
-      const { rows } = await this.pool.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+      const { rows } = await via.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
       this.versionNum = Number(rows[0]!.v);
     }
     return this.versionNum;
@@ -64,19 +64,22 @@ export class Provisioner {
    * Makes sure the analyst's role exists, without LOGIN, in the pseudonymized tier. Roles are never
    * dropped (dropping fails while they hold privileges); ending access disables them instead.
    */
-  async ensureAnalystRole(role: string): Promise<void> {
+  async ensureAnalystRole(role: string, on?: pg.PoolClient): Promise<void> {
     if (this.ready.has(role)) return;
-    const exists = await this.pool.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [role]);
+    // On the caller's reserved connection when it holds one: taking a second from the pool while
+    // holding the first could wait forever once every connection is held that way.
+    const via = on ?? this.pool;
+    const exists = await via.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [role]);
     if (exists.rowCount === 0) {
       try {
-        await this.pool.query(`CREATE ROLE ${qi(role)} NOLOGIN INHERIT NOCREATEDB NOCREATEROLE NOREPLICATION`);
+        await via.query(`CREATE ROLE ${qi(role)} NOLOGIN INHERIT NOCREATEDB NOCREATEROLE NOREPLICATION`);
       } catch (err) {
         // Two first logins at once: the other one created it.
         if ((err as { code?: string }).code !== '42710') throw err;
       }
     }
-    const grantOpts = supportsGrantOptions(await this.serverVersionNum()) ? ' WITH INHERIT TRUE, SET FALSE' : '';
-    const c = await this.pool.connect();
+    const grantOpts = supportsGrantOptions(await this.serverVersionNum(via)) ? ' WITH INHERIT TRUE, SET FALSE' : '';
+    const c = on ?? (await this.pool.connect());
     try {
       await c.query('BEGIN');
       await c.query(`GRANT ${qi(this.roles.pseudonymized)} TO ${qi(role)}${grantOpts}`);
@@ -90,7 +93,7 @@ export class Provisioner {
       await c.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      c.release();
+      if (!on) (c as pg.PoolClient).release();
     }
   }
 
@@ -115,7 +118,7 @@ export class Provisioner {
       // Someone dropped the role behind our back: set it up again, once.
       if (!isRoleGone(err)) throw err;
       this.ready.delete(role);
-      await this.ensureAnalystRole(role);
+      await this.ensureAnalystRole(role, on);
       await this.alterForIssue(role, verifier, validUntil, on ?? this.pool);
     }
   }
