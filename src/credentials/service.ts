@@ -1,5 +1,4 @@
 // Short-lived password credentials for an analyst's own PostgreSQL role.
-import type pg from 'pg';
 import { inRoleChangeTransaction } from '../db/role-change-lock.js';
 import { appendAudit } from '../audit/log.js';
 import type { Identity } from '../auth/identity.js';
@@ -7,7 +6,7 @@ import type { ControlDb } from '../db/client.js';
 import { AppError } from '../errors.js';
 import type { Policy } from '../policy/schema.js';
 import type { Provisioner } from '../provisioner/provisioner.js';
-import { type FreshPassword, PasswordSupply } from './password-supply.js';
+import { PasswordSupply } from './password-supply.js';
 import * as dal from './dal.js';
 import type { AnalystRecord, GateService } from '../admission/service.js';
 
@@ -74,26 +73,57 @@ export class CredentialService {
 
   async issue(identity: Identity, requestedTtl?: number): Promise<IssuedCredential> {
     const ttlSeconds = Math.min(requestedTtl ?? this.policy.ttl_default, this.policy.ttl_max);
-    // Usually made before this request came (see password-supply.ts); when not, PBKDF2 runs off
-    // the main thread while the lock and the admission check are on the wire.
-    const fresh = this.passwords.take();
-    fresh.catch(() => {});
-    try {
-      return await this.issueWith(identity, fresh, ttlSeconds, requestedTtl);
-    } finally {
-      this.passwords.refill();
-    }
-  }
-
-  private async issueWith(identity: Identity, fresh: Promise<FreshPassword>, ttlSeconds: number, requestedTtl: number | undefined): Promise<IssuedCredential> {
     const issuedAt = this.now();
     const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000);
-    // Checked out while the lock and the admission check travel (Provisioner.reserve).
+    // Usually made before this request came (see password-supply.ts); when not, PBKDF2 runs off
+    // the main thread while the lock and the admission check are on the wire. The warehouse
+    // connection is checked out meanwhile too (Provisioner.reserve).
+    const fresh = this.passwords.take();
     const reserved = this.provisioner.reserve();
+    fresh.catch(() => {});
     reserved.catch(() => {});
     let broken: Error | undefined;
     try {
-      return await this.issueOn(reserved, identity, fresh, issuedAt, expiresAt, ttlSeconds, requestedTtl);
+      // The transaction's first statement takes the role-change lock; the statements below are
+      // pipelined behind it (see role-change-lock.ts): the warehouse change waits for the lock.
+      const { id, analyst } = await inRoleChangeTransaction(this.db, async (tx) => {
+        // Standing and agreement, checked again in the transaction that records the issue, under
+        // the lock; the lease id is drawn in the same statement (the audit event's hash covers it).
+        const { facts, leaseId } = await dal.admissionAndLeaseId(tx, identity.username, this.gate.agreementVersion);
+        const analyst = this.gate.admittedIn(this.gate.statusFrom(identity, facts), 'credentials.issue');
+        const [{ verifier }, on] = await Promise.all([fresh, reserved]);
+        await this.provisioner.ensureAnalystRole(analyst.roleName, on);
+        // The warehouse change runs beside the control writes and is awaited before COMMIT: if it
+        // fails, the transaction rolls back and no lease or event exists; if the commit fails after
+        // it, a LOGIN role without a live lease is left, whose password nobody ever saw (the
+        // reconciler closes it). This keeps the password's path as short as the ALTER ROLE itself.
+        // It is sent first: building the control writes below costs CPU it need not wait for.
+        const warehouse = this.provisioner.issue(analyst.roleName, { verifier, validUntil: expiresAt }, on);
+        warehouse.catch(() => {});
+        // Supersede the previous lease, record the new one and append its event: one round trip.
+        const recorded = Promise.all([
+          dal.supersedeAndRecord(tx, { id: leaseId, analystId: analyst.id, roleName: analyst.roleName, issuedAt, expiresAt }),
+          appendAudit(tx, {
+            action: 'credential.issued',
+            actor: identity.username,
+            subject: identity.username,
+            details: { credentialId: leaseId, role: analyst.roleName, expiresAt: expiresAt.toISOString(), ttlSeconds },
+          }),
+        ]);
+        const [written, altered] = await Promise.allSettled([recorded, warehouse]);
+        if (written.status === 'rejected') throw written.reason;
+        if (altered.status === 'rejected') throw altered.reason;
+        return { id: leaseId, analyst };
+      });
+      return {
+        id,
+        roleName: analyst.roleName,
+        password: (await fresh).password,
+        issuedAt,
+        expiresAt,
+        ttlSeconds,
+        capped: requestedTtl !== undefined && requestedTtl > this.policy.ttl_max,
+      };
     } catch (err) {
       // A refusal or an SQL error leaves the connection fine; anything else (it broke mid-way, a
       // timeout) and it serves nobody else.
@@ -101,58 +131,8 @@ export class CredentialService {
       throw err;
     } finally {
       await reserved.then((c) => c.release(broken), () => {});
+      this.passwords.refill();
     }
-  }
-
-  private async issueOn(
-    reserved: Promise<pg.PoolClient>,
-    identity: Identity,
-    fresh: Promise<FreshPassword>,
-    issuedAt: Date,
-    expiresAt: Date,
-    ttlSeconds: number,
-    requestedTtl: number | undefined,
-  ): Promise<IssuedCredential> {
-    // The transaction's first statement takes the role-change lock; the statements below are
-    // pipelined behind it (see role-change-lock.ts): the warehouse change waits for the lock.
-    const { id, analyst } = await inRoleChangeTransaction(this.db, async (tx) => {
-      // Standing and agreement, checked again in the transaction that records the issue, under the
-      // lock; the lease id is drawn in the same statement (the audit event's hash covers it).
-      const { facts, leaseId } = await dal.admissionAndLeaseId(tx, identity.username, this.gate.agreementVersion);
-      const analyst = this.gate.admittedIn(this.gate.statusFrom(identity, facts), 'credentials.issue');
-      const [{ verifier }, on] = await Promise.all([fresh, reserved]);
-      await this.provisioner.ensureAnalystRole(analyst.roleName, on);
-      // The warehouse change runs beside the control writes and is awaited before COMMIT: if it
-      // fails, the transaction rolls back and no lease or event exists; if the commit fails after
-      // it, a LOGIN role without a live lease is left, whose password nobody ever saw (the
-      // reconciler closes it). This keeps the password's path as short as the ALTER ROLE itself.
-      // It is sent first: building the control writes below costs CPU it need not wait for.
-      const warehouse = this.provisioner.issue(analyst.roleName, { verifier, validUntil: expiresAt }, on);
-      warehouse.catch(() => {});
-      // Supersede the previous lease, record the new one and append its event: one round trip.
-      const recorded = Promise.all([
-        dal.supersedeAndRecord(tx, { id: leaseId, analystId: analyst.id, roleName: analyst.roleName, issuedAt, expiresAt }),
-        appendAudit(tx, {
-          action: 'credential.issued',
-          actor: identity.username,
-          subject: identity.username,
-          details: { credentialId: leaseId, role: analyst.roleName, expiresAt: expiresAt.toISOString(), ttlSeconds },
-        }),
-      ]);
-      const [written, altered] = await Promise.allSettled([recorded, warehouse]);
-      if (written.status === 'rejected') throw written.reason;
-      if (altered.status === 'rejected') throw altered.reason;
-      return { id: leaseId, analyst };
-    });
-    return {
-      id,
-      roleName: analyst.roleName,
-      password: (await fresh).password,
-      issuedAt,
-      expiresAt,
-      ttlSeconds,
-      capped: requestedTtl !== undefined && requestedTtl > this.policy.ttl_max,
-    };
   }
 
   /** The live lease, if any (not revoked, not expired). */
